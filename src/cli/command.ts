@@ -1,0 +1,102 @@
+/**
+ * The shape every CLI command module exports, plus helpers shared by them.
+ * main.ts only needs the types here (erased at runtime), so `vessel
+ * --version` never loads the HTTP client.
+ */
+import { VesselClient } from '../client/client.js';
+import { NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
+import type { FlagSpec, ParsedArgs } from './args.js';
+import { UsageError } from './errors.js';
+
+export interface CommandContext {
+  /** Daemon address, e.g. unix:///run/vessel/vessel.sock. */
+  host: string;
+  /** The words the user typed to select the command ("image ls"). */
+  invokedAs: string;
+}
+
+export interface Command {
+  /** Usage after the command name, e.g. `[OPTIONS] IMAGE [COMMAND] [ARG...]`. */
+  usage: string;
+  summary: string;
+  flags: FlagSpec[];
+  /** false: flags stop at the first positional (run, exec, top). */
+  interspersed?: boolean;
+  minArgs?: number;
+  maxArgs?: number;
+  /** Exit status for failures of the CLI or daemon (125 for run/create, else 1). */
+  failureCode?: number;
+  /** Extra help text printed after the options. */
+  notes?: string;
+  run(ctx: CommandContext, args: ParsedArgs): Promise<number>;
+}
+
+export type CommandTable = Record<string, Command>;
+
+export function connect(ctx: CommandContext): VesselClient {
+  return new VesselClient(ctx.host);
+}
+
+/** Writes to stdout; resolves when the data is handed to the OS (pipes may be slow). */
+export function out(text: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.stdout.write(text)) resolve();
+    else process.stdout.once('drain', resolve);
+  });
+}
+
+/** Treats the daemon's 304 (already in that state) as success, as the Docker CLI does. */
+export async function allowNotModified<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof NotModifiedError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Runs `fn` for each name in order, like `docker stop a b c`: successes are
+ * reported as they happen, failures are gathered and reported at the end as
+ * one line, so one bad name does not stop the others.
+ */
+export async function forEachName(names: string[], fn: (name: string) => Promise<void>): Promise<number> {
+  const failures: string[] = [];
+  for (const name of names) {
+    try {
+      await fn(name);
+    } catch (e) {
+      if (!(e instanceof VesselError)) throw e;
+      failures.push(errorMessage(e));
+    }
+  }
+  if (failures.length > 0) throw new AggregateFailure(failures);
+  return 0;
+}
+
+/** Several per-object failures joined into the single stderr line. */
+export class AggregateFailure extends VesselError {
+  override name = 'AggregateFailure';
+  constructor(readonly messages: string[]) {
+    super(messages.join('; '));
+  }
+}
+
+export function requireArgs(args: ParsedArgs, min: number, invokedAs: string): void {
+  if (args.positionals.length < min) {
+    throw new UsageError(`"vessel ${invokedAs}" requires at least ${min} argument${min === 1 ? '' : 's'} (see 'vessel ${invokedAs} --help')`);
+  }
+}
+
+/** Reads one line from stdin for a y/N confirmation prompt. */
+export async function confirm(question: string): Promise<boolean> {
+  process.stdout.write(`${question} [y/N] `);
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: process.stdin });
+  const answer = await new Promise<string>((resolve) => {
+    rl.once('line', resolve);
+    rl.once('close', () => resolve(''));
+  });
+  rl.close();
+  return /^y(es)?$/i.test(answer.trim());
+}

@@ -1,0 +1,160 @@
+/**
+ * `vessel run` and `vessel create`, following docker CLI 28's request order:
+ * create → attach (hijacked, before start so no output is lost) → wait
+ * (headers received before start, so a fast exit is not missed) → start →
+ * stream until the daemon closes it → exit with the status from wait.
+ */
+import type { VesselClient } from '../../client/client.js';
+import type { FlagSpec } from '../args.js';
+import { checkTty, forwardSignals, monitorTtySize, pumpStream, setRawTerminal } from '../attach.js';
+import { connect, out, type Command, type CommandTable } from '../command.js';
+import { buildCreateRequest, CONTAINER_FLAGS, type CreateRequest } from '../container-config.js';
+import { pathName } from '../format.js';
+import { beginWait, type WaitCondition } from '../wait.js';
+
+const RUN_ONLY: FlagSpec[] = [
+  { long: 'detach', short: 'd', type: 'bool', help: 'Run container in background and print container ID' },
+  { long: 'sig-proxy', type: 'bool', help: 'Proxy received signals to the container (non-TTY only)', defaultText: 'true' },
+];
+const RUN_FLAGS: FlagSpec[] = [...RUN_ONLY, ...CONTAINER_FLAGS].sort((a, b) => a.long.localeCompare(b.long));
+
+async function createContainer(client: VesselClient, req: CreateRequest): Promise<string> {
+  const res = await client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
+    query: { name: req.name },
+    body: req.body,
+  });
+  for (const w of res.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
+  return res.Id;
+}
+
+/** Gives a failed start Docker's exit codes: 127 command not found, 126 not executable, else 125. */
+function startFailure(e: unknown): unknown {
+  const msg = e instanceof Error ? e.message : String(e);
+  const code = /executable file not found|no such file or directory/i.test(msg)
+    ? 127
+    : /permission denied/i.test(msg)
+      ? 126
+      : 125;
+  if (e instanceof Error) Object.assign(e, { exitCode: code });
+  return e;
+}
+
+export interface AttachedStartOptions {
+  tty: boolean;
+  stdin: boolean;
+  sigProxy: boolean;
+  condition: WaitCondition;
+  /** Issued once attach and wait are in place. */
+  start: () => Promise<unknown>;
+}
+
+/**
+ * Attach, wait, start, stream; returns the container's exit status. Shared by
+ * `run` and `start -a`.
+ */
+export async function attachAndStart(client: VesselClient, id: string, opts: AttachedStartOptions): Promise<number> {
+  const cid = pathName(id);
+  const noop = () => undefined;
+  // Docker's sig-proxy is off for TTYs: there ^C travels as a byte instead.
+  const stopSignals =
+    opts.sigProxy && !opts.tty
+      ? forwardSignals((signal) => client.call('POST', `/containers/${cid}/kill`, { query: { signal } }))
+      : noop;
+  let restoreTerminal: () => void = noop;
+  let stopResize: () => void = noop;
+  try {
+    const socket = await client.upgrade('POST', `/containers/${cid}/attach`, {
+      query: { stream: true, stdout: true, stderr: true, stdin: opts.stdin || undefined },
+    });
+    if (opts.tty && opts.stdin) restoreTerminal = setRawTerminal();
+    const session = pumpStream(socket, { tty: opts.tty, stdin: opts.stdin });
+    const wait = await beginWait(client, id, opts.condition);
+    try {
+      await opts.start();
+    } catch (e) {
+      session.close();
+      wait.cancel();
+      throw startFailure(e);
+    }
+    if (opts.tty) {
+      stopResize = monitorTtySize((h, w) => client.call('POST', `/containers/${cid}/resize`, { query: { h, w } }));
+    }
+    // Output first (as Docker does), but a stream the daemon keeps open after
+    // the exit is abandoned once idle; then the status.
+    let status: number | undefined;
+    let statusError: unknown;
+    const statusKnown = wait.status.then(
+      (s) => void (status = s),
+      (e) => void (statusError = e),
+    );
+    await Promise.race([session.done.catch(() => undefined), statusKnown]);
+    await session.drain();
+    await statusKnown;
+    if (statusError) throw statusError;
+    return status ?? 0;
+  } finally {
+    stopResize();
+    restoreTerminal();
+    stopSignals();
+  }
+}
+
+const run: Command = {
+  usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
+  summary: 'Create and run a new container from an image',
+  flags: RUN_FLAGS,
+  interspersed: false,
+  minArgs: 1,
+  failureCode: 125,
+  notes: 'Flags must come before IMAGE; everything after it is the container command.',
+  async run(ctx, args) {
+    const req = buildCreateRequest(args);
+    const body = req.body;
+    const detach = args.bool('detach');
+    const stdin = body.OpenStdin;
+    if (detach) {
+      Object.assign(body, { AttachStdin: false, AttachStdout: false, AttachStderr: false, StdinOnce: false });
+    } else {
+      checkTty(stdin, body.Tty);
+    }
+    const client = connect(ctx);
+    // A missing image is reported as the daemon words it (there is no pull yet).
+    const id = await createContainer(client, req);
+    const autoRemove = body.HostConfig.AutoRemove === true;
+    const condition: WaitCondition = autoRemove ? 'removed' : 'next-exit';
+    const start = () => client.call('POST', `/containers/${pathName(id)}/start`);
+
+    if (detach) {
+      const wait = await beginWait(client, id, condition);
+      try {
+        await start().catch((e: unknown) => {
+          throw startFailure(e);
+        });
+      } finally {
+        wait.cancel();
+      }
+      await out(`${id}\n`);
+      return 0;
+    }
+    const sigProxy = args.has('sig-proxy') ? args.bool('sig-proxy') : true;
+    return attachAndStart(client, id, { tty: body.Tty, stdin, sigProxy, condition, start });
+  },
+};
+
+const create: Command = {
+  usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
+  summary: 'Create a new container',
+  flags: CONTAINER_FLAGS,
+  interspersed: false,
+  minArgs: 1,
+  failureCode: 125,
+  notes: 'Flags must come before IMAGE; everything after it is the container command.',
+  async run(ctx, args) {
+    const req = buildCreateRequest(args);
+    const id = await createContainer(connect(ctx), req);
+    await out(`${id}\n`);
+    return 0;
+  },
+};
+
+export const commands: CommandTable = { run, create };

@@ -1,0 +1,129 @@
+/**
+ * Unit conversions shared by the CLI, following the behaviour users know
+ * from Docker: `-m 512m` is binary (MiB), `images` sizes are decimal with
+ * three significant digits, `stats` memory is binary with four, and relative
+ * times read "5 seconds ago".
+ */
+import { UsageError } from './errors.js';
+
+const BINARY_SUFFIX: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
+
+/** Parses a memory size such as `64m`, `1.5g`, `512k`, `100` (bytes) into bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?) ?([bkmgtp])?(?:i?b)?$/i.exec(text.trim());
+  const unit = (m?.[2] ?? '').toLowerCase();
+  const mult = BINARY_SUFFIX[unit];
+  if (!m || mult === undefined || text.trim() === '') throw new UsageError(`invalid size: '${text}'`);
+  return Math.floor(Number(m[1]) * mult);
+}
+
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1,
+  us: 1e3,
+  'µs': 1e3,
+  'μs': 1e3,
+  ms: 1e6,
+  s: 1e9,
+  m: 60e9,
+  h: 3600e9,
+};
+
+/** Parses a Go duration (`1m30s`, `500ms`, `-2h`, `0`) into nanoseconds. */
+export function parseGoDuration(text: string): number {
+  const s = text.trim();
+  if (s === '0' || s === '+0' || s === '-0') return 0;
+  const m = /^([+-]?)((?:\d*\.?\d+(?:ns|us|µs|μs|ms|s|m|h))+)$/.exec(s);
+  if (!m) throw new UsageError(`invalid duration: '${text}'`);
+  let total = 0;
+  for (const part of (m[2] as string).matchAll(/(\d*\.?\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
+    total += Number(part[1]) * (DURATION_UNITS[part[2] as string] as number);
+  }
+  return Math.round(m[1] === '-' ? -total : total);
+}
+
+/** `--cpus 1.5` → NanoCpus 1500000000. */
+export function parseCpus(text: string): number {
+  if (!/^\d*\.?\d+$/.test(text.trim())) throw new UsageError(`invalid value for --cpus: '${text}'`);
+  const nano = Math.round(Number(text) * 1e9);
+  return nano;
+}
+
+/** Go's `%.Ng`: N significant digits, trailing zeros dropped. */
+function formatG(value: number, digits: number): string {
+  if (value === 0) return '0';
+  const s = value.toPrecision(digits);
+  if (s.includes('e')) {
+    const [mant, exp] = s.split('e') as [string, string];
+    const m = mant.includes('.') ? mant.replace(/\.?0+$/, '') : mant;
+    const e = Number(exp);
+    return `${m}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+  }
+  return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
+}
+
+function scaled(size: number, base: number, units: readonly string[], digits: number): string {
+  let i = 0;
+  let v = size;
+  while (v >= base && i < units.length - 1) {
+    v /= base;
+    i++;
+  }
+  return `${formatG(v, digits)}${units[i]}`;
+}
+
+const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'];
+
+/** Decimal, 3 significant digits: `4.26MB` (docker images, history, net/block I/O). */
+export function humanSize(bytes: number): string {
+  return scaled(bytes, 1000, DECIMAL_UNITS, 3);
+}
+
+/** Binary, 4 significant digits: `1.953MiB` (docker stats memory). */
+export function bytesSize(bytes: number): string {
+  return scaled(bytes, 1024, BINARY_UNITS, 4);
+}
+
+/** A coarse human duration ("5 seconds", "About an hour", "3 weeks"). */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+/** "5 seconds ago" for a unix-seconds timestamp (or ISO string). */
+export function timeAgo(created: number | string, now = Date.now()): string {
+  const t = typeof created === 'number' ? created * 1000 : Date.parse(created);
+  if (!Number.isFinite(t) || t <= 0) return 'N/A';
+  return `${humanDuration(Math.max(0, now - t))} ago`;
+}
+
+/**
+ * `--since`/`--until` values as the daemon expects them (unix seconds, with
+ * an optional fraction): relative Go durations count back from now, RFC 3339
+ * dates are converted, plain numbers pass through.
+ */
+export function parseTimestamp(text: string, now = Date.now()): string {
+  const s = text.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return s;
+  if (/^[+-]?(\d*\.?\d+(ns|us|µs|μs|ms|s|m|h))+$/.test(s)) {
+    const ns = BigInt(now) * 1_000_000n - BigInt(parseGoDuration(s));
+    const secs = ns / 1_000_000_000n;
+    const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
+    return `${secs}.${frac}`;
+  }
+  const t = Date.parse(s);
+  if (Number.isNaN(t)) throw new UsageError(`invalid timestamp: '${text}'`);
+  return `${Math.floor(t / 1000)}.${String((t % 1000) * 1_000_000).padStart(9, '0')}`;
+}

@@ -1,0 +1,99 @@
+/**
+ * Turning a container record into an OCI bundle on disk: the mounted root
+ * filesystem, the per-container /etc files, and `config.json`.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import type { ImageRecord } from '../image/image-store.js';
+import type { ContainerRecord } from './model.js';
+import type { ContainerPaths } from './paths.js';
+import { mountRootfs, unmountRootfs } from './rootfs.js';
+import { effectiveProcess, parseBind } from './run-config.js';
+import { buildSpec, type OciMount, type OciSpec } from './spec.js';
+import { resolveUser } from './user.js';
+
+export interface BundleInput {
+  container: ContainerRecord;
+  image: ImageRecord;
+  lowerDirs: string[];
+  paths: ContainerPaths;
+  cgroupsPath: string;
+  hostRlimits: { nofile: { soft: number; hard: number }; nproc: { soft: number; hard: number } };
+  cgroupVersion: 1 | 2;
+}
+
+export function containerHostname(c: ContainerRecord): string {
+  return c.spec.Config.Hostname || c.id.slice(0, 12);
+}
+
+/** The host's resolvers, minus loopback ones that mean nothing inside the container's own network. */
+async function resolvConf(): Promise<string> {
+  const text = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  const lines = text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l));
+  return lines.join('\n').trim() + '\n';
+}
+
+export async function prepareBundle(input: BundleInput): Promise<{ spec: OciSpec; terminal: boolean }> {
+  const { container: c, paths: p } = input;
+  const proc = effectiveProcess(input.image.config, c.spec);
+  await mountRootfs(input.lowerDirs, { upper: p.upper, work: p.work, merged: p.rootfs });
+  try {
+    const user = await resolveUser(p.rootfs, proc.user);
+    const hostname = containerHostname(c);
+    await fs.writeFile(p.hostname, `${hostname}\n`);
+    await fs.writeFile(
+      p.hosts,
+      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${hostname}\n`,
+    );
+    await fs.writeFile(p.resolvConf, await resolvConf());
+    const hc = c.spec.HostConfig;
+    const binds = (hc.Binds ?? []).map(parseBind);
+    for (const b of binds) await fs.mkdir(b.source, { recursive: true }).catch(() => {});
+    const etcMounts: OciMount[] = [
+      { destination: '/etc/hostname', type: 'bind', source: p.hostname, options: ['rbind', 'rprivate'] },
+      { destination: '/etc/hosts', type: 'bind', source: p.hosts, options: ['rbind', 'rprivate'] },
+      { destination: '/etc/resolv.conf', type: 'bind', source: p.resolvConf, options: ['rbind', 'rprivate'] },
+    ].filter((m) => !binds.some((b) => b.destination === m.destination));
+    const secOpts = hc.SecurityOpt ?? [];
+    const spec = buildSpec({
+      rootfsPath: p.rootfs,
+      readonlyRootfs: !!hc.ReadonlyRootfs,
+      args: proc.args,
+      env: proc.env,
+      cwd: proc.cwd,
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      hostname,
+      terminal: proc.tty,
+      capAdd: hc.CapAdd ?? [],
+      capDrop: hc.CapDrop ?? [],
+      noNewPrivileges: secOpts.some((o) => o === 'no-new-privileges' || o === 'no-new-privileges:true' || o === 'no-new-privileges=true'),
+      ...(secOpts.includes('seccomp=unconfined') || secOpts.includes('seccomp:unconfined') ? { seccomp: 'unconfined' as const } : {}),
+      cgroupsPath: input.cgroupsPath,
+      cgroupVersion: input.cgroupVersion,
+      ...(hc.Memory ? { memory: hc.Memory } : {}),
+      ...(hc.MemoryReservation ? { memoryReservation: hc.MemoryReservation } : {}),
+      ...(hc.MemorySwap ? { memorySwap: hc.MemorySwap } : {}),
+      ...(hc.NanoCpus ? { nanoCpus: hc.NanoCpus } : {}),
+      ...(hc.CpuShares ? { cpuShares: hc.CpuShares } : {}),
+      ...(hc.PidsLimit ? { pidsLimit: hc.PidsLimit } : {}),
+      tmpfs: hc.Tmpfs ?? {},
+      binds,
+      extraMounts: etcMounts,
+      hostRlimits: input.hostRlimits,
+      annotations: { 'io.vessel.container.name': c.name },
+    });
+    await fs.writeFile(p.specFile, JSON.stringify(spec, null, 1));
+    return { spec, terminal: proc.tty };
+  } catch (e) {
+    await unmountRootfs(p.rootfs).catch(() => {});
+    throw e;
+  }
+}
+
+export async function releaseBundle(p: ContainerPaths): Promise<void> {
+  await unmountRootfs(p.rootfs);
+}
+
+export function hostCpuCount(): number {
+  return os.availableParallelism?.() ?? os.cpus().length;
+}

@@ -1,0 +1,201 @@
+/**
+ * Starting conmon, the per-container monitor (Debian package `conmon`).
+ *
+ * conmon runs `<runtime> create` (or `exec`), keeps the container's stdio,
+ * writes its log (k8s-file format), serves an attach socket
+ * (`<bundle>/attach`, SOCK_SEQPACKET) and a control fifo (`<bundle>/ctl`), and
+ * records the exit code in `<exitDir>/<id>` (and `oom` in the persist dir).
+ * It double-forks, so containers outlive the daemon; there is no Node process
+ * per container.
+ *
+ * The daemon talks to it over pipes given by environment variables:
+ * `_OCI_SYNCPIPE` carries newline-delimited JSON `{"data": N, "message"?}`
+ * (the container pid, or -1 and an error; for exec sessions later the exit
+ * code); `_OCI_ATTACHPIPE`/`_OCI_STARTPIPE` sequence exec attach.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { InternalError, UnavailableError } from '../core/errors.js';
+import { cleanRuntimeMessage, type OciRuntime } from './runtime.js';
+
+export const CONMON = process.env.VESSEL_CONMON ?? '/usr/bin/conmon';
+
+export interface ConmonCommon {
+  id: string;
+  /** Unique per session: the container id, or the exec id. */
+  uuid: string;
+  name: string;
+  bundle: string;
+  exitDir: string;
+  socketDir: string;
+  logPath: string;
+  persistDir: string;
+  terminal: boolean;
+  stdin: boolean;
+  /** Keep the container's stdin open when an attached client goes away. */
+  leaveStdinOpen?: boolean;
+  runtime: OciRuntime;
+}
+
+function commonArgs(o: ConmonCommon): string[] {
+  const args = [
+    '--api-version', '1',
+    '-c', o.id,
+    '-u', o.uuid,
+    '-r', o.runtime.binary,
+    '-b', o.bundle,
+    '-n', o.name,
+    '--exit-dir', o.exitDir,
+    '--socket-dir-path', o.socketDir,
+    '--full-attach',
+    '-l', `k8s-file:${o.logPath}`,
+    '--log-level', 'error',
+    '--syslog',
+    '-0', o.persistDir,
+    '--runtime-arg', `--root=${o.runtime.root}`,
+  ];
+  if (o.terminal) args.push('-t');
+  if (o.stdin) args.push('-i');
+  if (o.leaveStdinOpen) args.push('--leave-stdin-open');
+  return args;
+}
+
+function checkBinaries(runtime: OciRuntime): void {
+  if (!existsSync(CONMON)) throw new UnavailableError(`conmon not found at ${CONMON}: run npm run setup`);
+  runtime.check();
+}
+
+/** Reads newline-delimited JSON messages from a pipe. */
+export class SyncReader {
+  #buf = '';
+  #queue: Array<{ data: number; message?: string }> = [];
+  #waiters: Array<(m: { data: number; message?: string } | null) => void> = [];
+  #ended = false;
+
+  constructor(stream: Readable) {
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      this.#buf += chunk;
+      let nl;
+      while ((nl = this.#buf.indexOf('\n')) >= 0) {
+        const line = this.#buf.slice(0, nl).trim();
+        this.#buf = this.#buf.slice(nl + 1);
+        if (!line) continue;
+        try {
+          this.#push(JSON.parse(line) as { data: number; message?: string });
+        } catch {
+          /* ignore malformed lines */
+        }
+      }
+    });
+    const end = () => {
+      this.#ended = true;
+      for (const w of this.#waiters.splice(0)) w(null);
+    };
+    stream.on('end', end);
+    stream.on('close', end);
+    stream.on('error', end);
+  }
+
+  #push(m: { data: number; message?: string }): void {
+    const w = this.#waiters.shift();
+    if (w) w(m);
+    else this.#queue.push(m);
+  }
+
+  /** The next message, or null when the pipe closed first. */
+  next(timeoutMs: number): Promise<{ data: number; message?: string } | null> {
+    const m = this.#queue.shift();
+    if (m) return Promise.resolve(m);
+    if (this.#ended) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      const t = Number.isFinite(timeoutMs)
+        ? setTimeout(() => reject(new InternalError('Timed out waiting for conmon')), timeoutMs)
+        : undefined;
+      this.#waiters.push((v) => {
+        if (t) clearTimeout(t);
+        resolve(v);
+      });
+    });
+  }
+}
+
+function spawnConmon(args: string[], extraPipes: number): { child: ChildProcess; pipes: Array<Readable | Writable> } {
+  const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'ignore', 'pipe'];
+  const env: NodeJS.ProcessEnv = { ...process.env, _OCI_SYNCPIPE: '3' };
+  for (let i = 0; i < 1 + extraPipes; i++) stdio.push('pipe');
+  if (extraPipes >= 1) env._OCI_ATTACHPIPE = '4';
+  if (extraPipes >= 2) env._OCI_STARTPIPE = '5';
+  const child = spawn(CONMON, args, { stdio, env, detached: true });
+  child.unref();
+  const pipes = (child.stdio.slice(3) as Array<Readable | Writable>).filter(Boolean);
+  return { child, pipes };
+}
+
+/** Creates the container through conmon; resolves with the container's init pid. */
+export async function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile: string }): Promise<{ pid: number }> {
+  checkBinaries(o.runtime);
+  const args = [...commonArgs(o), '-p', o.pidFile, '-P', o.conmonPidFile];
+  const { child, pipes } = spawnConmon(args, 0);
+  const stderr: string[] = [];
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+  const sync = new SyncReader(pipes[0] as Readable);
+  const msg = await sync.next(60_000);
+  (pipes[0] as Readable).destroy();
+  child.stderr?.destroy();
+  if (!msg || msg.data < 0) {
+    const detail = cleanRuntimeMessage(msg?.message ?? stderr.join('')) || 'conmon exited without reporting the container';
+    throw new InternalError(`Failed to create container: ${detail}`);
+  }
+  return { pid: msg.data };
+}
+
+export interface ExecSession {
+  /** Resolves once conmon's attach socket is ready (before the process starts). */
+  attachReady: Promise<void>;
+  /** Lets the process start (after the caller attached). */
+  start(): void;
+  /** The exec'd process's host pid. */
+  pid: Promise<number>;
+  /** The exit code once the process ended. */
+  exitCode: Promise<number>;
+}
+
+/** Runs a process in a running container through conmon, with an attach socket. */
+export function conmonExec(o: ConmonCommon & { processSpecPath: string }): ExecSession {
+  checkBinaries(o.runtime);
+  const args = [...commonArgs(o), '--exec', '--exec-attach', '--exec-process-spec', o.processSpecPath];
+  const { child, pipes } = spawnConmon(args, 2);
+  const stderr: string[] = [];
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+  const sync = new SyncReader(pipes[0] as Readable);
+  const attach = new SyncReader(pipes[1] as Readable);
+  const startPipe = pipes[2] as Writable;
+  startPipe.on('error', () => {});
+  // conmon blocks on a first read of the start pipe before doing anything.
+  startPipe.write('0');
+  const attachReady = attach.next(30_000).then((m) => {
+    if (!m) throw new InternalError(`Exec failed: ${stderr.join('').trim() || 'conmon exited early'}`);
+  });
+  const pid = sync.next(60_000).then((m) => {
+    if (!m || m.data < 0) {
+      throw new InternalError(`Exec failed: ${cleanRuntimeMessage(m?.message ?? stderr.join('')) || 'conmon exited early'}`);
+    }
+    return m.data;
+  });
+  const exitCode = pid.then(async () => {
+    const m = await sync.next(Infinity);
+    for (const p of pipes) p.destroy();
+    child.stderr?.destroy();
+    return m ? m.data : 255;
+  });
+  pid.catch(() => {});
+  exitCode.catch(() => {});
+  return {
+    attachReady,
+    start: () => startPipe.end('1'),
+    pid,
+    exitCode,
+  };
+}

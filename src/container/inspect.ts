@@ -1,0 +1,186 @@
+/**
+ * Docker Engine API views of a container: `inspect` (ContainerJSON) and the
+ * `ps` summary, plus the human status line ("Up 3 minutes",
+ * "Exited (0) 2 seconds ago").
+ */
+import type { ImageStore } from '../image/image-store.js';
+import { containerHostname } from './bundle.js';
+import { ZERO_TIME, type ContainerRecord } from './model.js';
+import { containerPaths, type DaemonPaths } from './paths.js';
+import { effectiveProcess, parseBind } from './run-config.js';
+
+export function humanDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 1) return 'Less than a second';
+  if (s === 1) return '1 second';
+  if (s < 60) return `${s} seconds`;
+  const m = Math.round(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  const d = Math.round(s / 86400);
+  if (d < 14) return `${d} days`;
+  if (d < 60) return `${Math.round(d / 7)} weeks`;
+  if (d < 730) return `${Math.round(d / 30)} months`;
+  return `${Math.round(d / 365)} years`;
+}
+
+export function statusLine(c: ContainerRecord, now = Date.now()): string {
+  const s = c.state;
+  switch (s.Status) {
+    case 'running': {
+      const health = s.Health ? ` (${s.Health.Status === 'starting' ? 'health: starting' : s.Health.Status})` : '';
+      return `Up ${humanDuration(now - Date.parse(s.StartedAt))}${health}`;
+    }
+    case 'paused':
+      return `Up ${humanDuration(now - Date.parse(s.StartedAt))} (Paused)`;
+    case 'restarting':
+      return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+    case 'removing':
+      return 'Removal In Progress';
+    case 'dead':
+      return 'Dead';
+    case 'exited':
+      if (s.FinishedAt === ZERO_TIME) return 'Created';
+      return `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+    default:
+      return 'Created';
+  }
+}
+
+function processOf(c: ContainerRecord, images: ImageStore): { path: string; args: string[] } {
+  const image = images.tryResolve(c.imageId);
+  try {
+    const p = effectiveProcess(image?.config ?? { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }, c.spec);
+    return { path: p.path, args: p.args.slice(1) };
+  } catch {
+    return { path: '', args: [] };
+  }
+}
+
+function mountsOf(c: ContainerRecord): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const b of c.spec.HostConfig.Binds ?? []) {
+    const m = parseBind(b);
+    out.push({ Type: 'bind', Source: m.source, Destination: m.destination, Mode: m.readonly ? 'ro' : '', RW: !m.readonly, Propagation: 'rprivate' });
+  }
+  for (const [dest] of Object.entries(c.spec.HostConfig.Tmpfs ?? {})) {
+    out.push({ Type: 'tmpfs', Source: '', Destination: dest, Mode: '', RW: true, Propagation: '' });
+  }
+  return out;
+}
+
+export function inspectContainer(c: ContainerRecord, paths: DaemonPaths, images: ImageStore): Record<string, unknown> {
+  const p = containerPaths(paths, c.id);
+  const s = c.state;
+  const proc = processOf(c, images);
+  const image = images.tryResolve(c.imageId);
+  return {
+    Id: c.id,
+    Created: c.created,
+    Path: proc.path,
+    Args: proc.args,
+    State: {
+      Status: s.Status,
+      Running: s.Status === 'running' || s.Status === 'paused',
+      Paused: s.Status === 'paused',
+      Restarting: s.Status === 'restarting',
+      OOMKilled: s.OOMKilled,
+      Dead: s.Status === 'dead',
+      Pid: s.Pid,
+      ExitCode: s.ExitCode,
+      Error: s.Error,
+      StartedAt: s.StartedAt,
+      FinishedAt: s.FinishedAt,
+      ...(s.Health ? { Health: s.Health } : {}),
+    },
+    Image: c.imageId,
+    ResolvConfPath: p.resolvConf,
+    HostnamePath: p.hostname,
+    HostsPath: p.hosts,
+    LogPath: p.log,
+    Name: `/${c.name}`,
+    RestartCount: s.RestartCount,
+    Driver: 'overlay',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: {
+      NetworkMode: 'none',
+      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      AutoRemove: false,
+      ...c.spec.HostConfig,
+    },
+    GraphDriver: {
+      Name: 'overlay',
+      Data: {
+        LowerDir: image ? images.lowerDirs(image).join(':') : '',
+        UpperDir: p.upper,
+        WorkDir: p.work,
+        MergedDir: p.rootfs,
+      },
+    },
+    Mounts: mountsOf(c),
+    Config: {
+      Hostname: containerHostname(c),
+      ...c.spec.Config,
+      Image: c.spec.Config.Image,
+    },
+    NetworkSettings: { Ports: {}, Networks: {}, IPAddress: '', Gateway: '', MacAddress: '' },
+  };
+}
+
+export function summarizeContainer(c: ContainerRecord, images: ImageStore): Record<string, unknown> {
+  const proc = processOf(c, images);
+  return {
+    Id: c.id,
+    Names: [`/${c.name}`],
+    Image: c.spec.Config.Image ?? c.imageId,
+    ImageID: c.imageId,
+    Command: [proc.path, ...proc.args].map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' '),
+    Created: Math.floor(Date.parse(c.created) / 1000),
+    Ports: [],
+    Labels: c.spec.Config.Labels ?? {},
+    State: c.state.Status,
+    Status: statusLine(c),
+    HostConfig: { NetworkMode: (c.spec.HostConfig.NetworkMode as string) || 'none' },
+    NetworkSettings: { Networks: {} },
+    Mounts: mountsOf(c),
+  };
+}
+
+/** Docker's `ps --filter` keys that apply here. */
+export function matchesFilters(c: ContainerRecord, filters: Record<string, string[]>): boolean {
+  for (const [key, values] of Object.entries(filters)) {
+    if (!values.length) continue;
+    const ok = values.some((v) => {
+      switch (key) {
+        case 'id':
+          return c.id.startsWith(v);
+        case 'name':
+          return new RegExp(v).test(c.name);
+        case 'status':
+          return c.state.Status === v || (v === 'created' && c.state.Status === 'exited' && c.state.FinishedAt === ZERO_TIME);
+        case 'label': {
+          const i = v.indexOf('=');
+          const labels = c.spec.Config.Labels ?? {};
+          return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
+        }
+        case 'ancestor':
+          return c.spec.Config.Image === v || c.imageId === v || c.imageId.startsWith(`sha256:${v}`);
+        case 'exited':
+          return c.state.Status === 'exited' && String(c.state.ExitCode) === v;
+        case 'health':
+          return (c.state.Health?.Status ?? 'none') === v;
+        default:
+          return true;
+      }
+    });
+    if (!ok) return false;
+  }
+  return true;
+}

@@ -1,0 +1,650 @@
+/**
+ * The container engine: lifecycle of containers on one host.
+ *
+ * Every state change of a container goes through this class and is persisted
+ * before the call returns. Changes to one container are serialised by a
+ * per-container lock; waiting for an exit never holds the lock, since exits
+ * are handled under it (see `handleExit`). Exits are learnt from conmon's exit
+ * files (`<run>/exits/<id>`), watched with inotify and re-scanned
+ * periodically, so an exit that happened while the daemon was down is handled
+ * at start-up exactly like a live one.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { existsSync, promises as fs, watch, type FSWatcher } from 'node:fs';
+import {
+  ConflictError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotModifiedError,
+  VesselError,
+  errorMessage,
+} from '../core/errors.js';
+import type { ImageStore } from '../image/image-store.js';
+import type { Db } from '../store/db.js';
+import { AttachConnection } from './attach.js';
+import { AttachSession, type AttachOptions } from './attach-session.js';
+import { ContainerCgroup } from './cgroups.js';
+import { conmonCreate } from './conmon.js';
+import { ContainerStore } from './container-store.js';
+import { HealthMonitor } from './health.js';
+import { initialState, isActive, type ContainerRecord, type ContainerSpec, type ContainerState } from './model.js';
+import { checkName, randomName } from './names.js';
+import { containerPaths, type DaemonPaths } from './paths.js';
+import { restartDelayMs, shouldRestart } from './restart-policy.js';
+import { prepareBundle, releaseBundle } from './bundle.js';
+import { OciRuntime } from './runtime.js';
+import { validateSpec } from './validate.js';
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+export interface ManagerOptions {
+  paths: DaemonPaths;
+  db: Db;
+  images: ImageStore;
+  defaultRuntime: string;
+  hostRlimits: { nofile: { soft: number; hard: number }; nproc: { soft: number; hard: number } };
+  cgroupVersion: 1 | 2;
+}
+
+export interface ContainerEvent {
+  action: string;
+  id: string;
+  attributes: Record<string, string>;
+}
+
+interface Waiter {
+  condition: WaitCondition;
+  resolve: (r: { StatusCode: number; Error: { Message: string } | null }) => void;
+}
+
+export class ContainerManager extends EventEmitter {
+  readonly store: ContainerStore;
+  readonly health: HealthMonitor;
+  #locks = new Map<string, Promise<unknown>>();
+  #waiters = new Map<string, Waiter[]>();
+  #pendingAttach = new Map<string, AttachSession[]>();
+  #restartTimers = new Map<string, NodeJS.Timeout>();
+  #watcher: FSWatcher | null = null;
+  #scanTimer: NodeJS.Timeout | null = null;
+  #runtimes = new Map<string, OciRuntime>();
+
+  constructor(readonly options: ManagerOptions) {
+    super();
+    this.store = new ContainerStore(options.db);
+    this.health = new HealthMonitor(this);
+  }
+
+  get paths(): DaemonPaths {
+    return this.options.paths;
+  }
+
+  runtimeFor(c: ContainerRecord | null): OciRuntime {
+    const name = (c?.spec.HostConfig.Runtime as string | undefined) || this.options.defaultRuntime;
+    let r = this.#runtimes.get(name);
+    if (!r) {
+      const base = name.includes('/') ? name.split('/').pop()! : name;
+      r = OciRuntime.resolve(name, `${this.paths.runtimeRoot}/${base}`);
+      this.#runtimes.set(name, r);
+    }
+    return r;
+  }
+
+  async init(): Promise<void> {
+    for (const d of [this.paths.containers, this.paths.exits, this.paths.sockets, this.paths.runtimeRoot]) {
+      await fs.mkdir(d, { recursive: true, mode: 0o700 });
+    }
+    this.#watcher = watch(this.paths.exits, (_ev, file) => {
+      if (file) void this.#onExitFile(String(file));
+    });
+    this.#scanTimer = setInterval(() => void this.#scanExits(), 2000);
+    this.#scanTimer.unref();
+    await this.#recover();
+  }
+
+  async close(): Promise<void> {
+    this.#watcher?.close();
+    if (this.#scanTimer) clearInterval(this.#scanTimer);
+    for (const t of this.#restartTimers.values()) clearTimeout(t);
+    this.health.stopAll();
+  }
+
+  /** Runs `fn` with the container's lock held. */
+  async #locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(id) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(fn);
+    this.#locks.set(id, next);
+    try {
+      return await next;
+    } finally {
+      if (this.#locks.get(id) === next) this.#locks.delete(id);
+    }
+  }
+
+  #emit(action: string, c: ContainerRecord, extra: Record<string, string> = {}): void {
+    const attributes: Record<string, string> = {
+      name: c.name,
+      image: c.spec.Config.Image ?? '',
+      ...(c.spec.Config.Labels ?? {}),
+      ...extra,
+    };
+    this.emit('event', { action, id: c.id, attributes } satisfies ContainerEvent);
+  }
+
+  #save(c: ContainerRecord): void {
+    this.store.saveState(c.id, c.state);
+  }
+
+  // ---- create -------------------------------------------------------------
+
+  async create(name: string | null, spec: ContainerSpec): Promise<{ Id: string; Warnings: string[] }> {
+    const image = this.options.images.resolve(spec.Config.Image ?? '');
+    const warnings = validateSpec(spec, image.config);
+    const finalName = name ? checkName(name) : randomName((n) => this.store.nameTaken(n));
+    if (this.store.nameTaken(finalName)) {
+      const other = this.store.resolve(finalName);
+      throw new ConflictError(
+        `Conflict: the container name "/${finalName}" is already in use by container "${other.id}". You have to remove (or rename) that container to be able to reuse that name`,
+      );
+    }
+    this.runtimeFor({ spec } as ContainerRecord).check();
+    const id = randomBytes(32).toString('hex');
+    const p = containerPaths(this.paths, id);
+    const record: ContainerRecord = {
+      id,
+      name: finalName,
+      imageId: image.id,
+      created: new Date().toISOString(),
+      spec,
+      state: initialState(),
+    };
+    try {
+      await fs.mkdir(p.dir, { recursive: true, mode: 0o710 });
+      await fs.mkdir(p.persist, { recursive: true });
+      this.store.insert(record);
+    } catch (e) {
+      await fs.rm(p.dir, { recursive: true, force: true });
+      throw e;
+    }
+    this.#emit('create', record);
+    return { Id: id, Warnings: warnings };
+  }
+
+  // ---- start --------------------------------------------------------------
+
+  async start(ref: string): Promise<void> {
+    const id = this.store.resolve(ref).id;
+    await this.#locked(id, () => this.#start(id, false));
+  }
+
+  async #start(id: string, fromRestart: boolean): Promise<void> {
+    const c = this.store.resolve(id);
+    const s = c.state.Status;
+    if (s === 'running') throw new NotModifiedError(`Container ${c.name} is already running`);
+    if (s === 'paused') throw new ConflictError(`Cannot start a paused container ${c.name}, try unpause instead`);
+    if (s === 'removing' || s === 'dead') throw new ConflictError(`Container ${c.name} is marked for removal and cannot be started`);
+    if (s === 'restarting' && !fromRestart) {
+      this.#cancelRestart(id);
+    }
+    const runtime = this.runtimeFor(c);
+    const p = containerPaths(this.paths, id);
+    const image = this.options.images.resolve(c.imageId);
+    try {
+      runtime.check();
+      await fs.rm(`${this.paths.exits}/${id}`, { force: true });
+      await fs.rm(`${p.persist}/oom`, { force: true });
+      const bundle = await prepareBundle({
+        container: c,
+        image,
+        lowerDirs: this.options.images.lowerDirs(image),
+        paths: p,
+        cgroupsPath: `${this.paths.cgroupParent}/${id}`,
+        hostRlimits: this.options.hostRlimits,
+        cgroupVersion: this.options.cgroupVersion,
+      });
+      const { pid } = await conmonCreate({
+        id,
+        uuid: id,
+        name: c.name,
+        bundle: p.dir,
+        exitDir: this.paths.exits,
+        socketDir: this.paths.sockets,
+        logPath: p.log,
+        persistDir: p.persist,
+        terminal: bundle.terminal,
+        stdin: !!c.spec.Config.OpenStdin,
+        leaveStdinOpen: !!c.spec.Config.OpenStdin && !c.spec.Config.StdinOnce,
+        runtime,
+        pidFile: p.pidFile,
+        conmonPidFile: p.conmonPidFile,
+      });
+      for (const session of this.#pendingAttach.get(id) ?? []) this.#connect(c, session);
+      this.#pendingAttach.delete(id);
+      await runtime.start(id);
+      const conmonPid = Number((await fs.readFile(p.conmonPidFile, 'utf8').catch(() => '0')).trim()) || 0;
+      c.state = {
+        ...c.state,
+        Status: 'running',
+        Pid: pid,
+        ConmonPid: conmonPid,
+        ExitCode: 0,
+        Error: '',
+        OOMKilled: false,
+        StartedAt: new Date().toISOString(),
+        FinishedAt: c.state.FinishedAt,
+        ManuallyStopped: false,
+      };
+      if (this.health.configFor(c)) {
+        c.state.Health = { Status: 'starting', FailingStreak: 0, Log: c.state.Health?.Log ?? [] };
+      }
+      this.#save(c);
+      this.#emit('start', c);
+      this.health.watch(c);
+    } catch (e) {
+      await this.#releaseRuntime(c).catch(() => {});
+      for (const session of this.#pendingAttach.get(id) ?? []) session.finish();
+      this.#pendingAttach.delete(id);
+      const message = errorMessage(e);
+      c.state = {
+        ...c.state,
+        Status: c.state.StartedAt === initialState().StartedAt && !fromRestart ? 'created' : 'exited',
+        Pid: 0,
+        ExitCode: /executable file not found|no such file or directory/i.test(message)
+          ? 127
+          : /permission denied/i.test(message)
+            ? 126
+            : 128,
+        Error: message,
+      };
+      this.#save(c);
+      this.#notifyWaiters(c, ['next-exit', 'not-running']);
+      throw e instanceof VesselError ? e : new InvalidArgumentError(message, { cause: e });
+    }
+  }
+
+  #connect(c: ContainerRecord, session: AttachSession): void {
+    try {
+      const conn = AttachConnection.connect(containerPaths(this.paths, c.id).dir, (stream, data) =>
+        session.deliver(stream, data),
+      );
+      session.bind(conn);
+    } catch {
+      session.finish();
+    }
+  }
+
+  // ---- attach -------------------------------------------------------------
+
+  /** Attaches to a container's stdio; before start, the session waits for the next start. */
+  attach(ref: string, options: AttachOptions): AttachSession {
+    const c = this.store.resolve(ref);
+    const session = new AttachSession(options);
+    if (c.state.Status === 'running' || c.state.Status === 'paused') {
+      this.#connect(c, session);
+    } else {
+      const list = this.#pendingAttach.get(c.id) ?? [];
+      list.push(session);
+      this.#pendingAttach.set(c.id, list);
+      void session.done.then(() => {
+        const l = this.#pendingAttach.get(c.id);
+        if (l) this.#pendingAttach.set(c.id, l.filter((x) => x !== session));
+      });
+    }
+    return session;
+  }
+
+  // ---- exit handling ------------------------------------------------------
+
+  async #onExitFile(file: string): Promise<void> {
+    if (!/^[a-f0-9]{64}$/.test(file)) return;
+    if (!existsSync(`${this.paths.exits}/${file}`)) return;
+    const c = this.store.get(file);
+    if (!c) {
+      await fs.rm(`${this.paths.exits}/${file}`, { force: true });
+      return;
+    }
+    await this.#locked(c.id, () => this.#handleExit(c.id, false));
+  }
+
+  async #scanExits(): Promise<void> {
+    let files: string[] = [];
+    try {
+      files = await fs.readdir(this.paths.exits);
+    } catch {
+      return;
+    }
+    for (const f of files) await this.#onExitFile(f);
+  }
+
+  async #handleExit(id: string, daemonStartup: boolean): Promise<void> {
+    const c = this.store.get(id);
+    const exitFile = `${this.paths.exits}/${id}`;
+    if (!c || !existsSync(exitFile)) return;
+    if (!isActive(c.state.Status) || c.state.Status === 'restarting') {
+      await fs.rm(exitFile, { force: true });
+      return;
+    }
+    const text = await fs.readFile(exitFile, 'utf8').catch(() => '');
+    const code = Number.parseInt(text.trim(), 10);
+    const p = containerPaths(this.paths, id);
+    let oom = existsSync(`${p.persist}/oom`);
+    if (!oom) {
+      oom = (await new ContainerCgroup(`${this.paths.cgroupParent}/${id}`).oomKillCount().catch(() => 0)) > 0;
+    }
+    this.health.unwatch(id);
+    await this.#releaseRuntime(c).catch((e) => {
+      c.state.Error = errorMessage(e);
+    });
+    await fs.rm(exitFile, { force: true });
+    const ranFor = Date.now() - Date.parse(c.state.StartedAt);
+    c.state = {
+      ...c.state,
+      Status: 'exited',
+      Pid: 0,
+      ConmonPid: 0,
+      ExitCode: Number.isFinite(code) ? code : 255,
+      OOMKilled: oom,
+      FinishedAt: new Date().toISOString(),
+    };
+    this.#save(c);
+    this.#emit('die', c, { exitCode: String(c.state.ExitCode) });
+    if (oom) this.#emit('oom', c);
+    this.#notifyWaiters(c, ['next-exit', 'not-running']);
+    this.#afterExit(c, ranFor, daemonStartup);
+  }
+
+  /** Restart policy, then auto-removal, once a container has exited. */
+  #afterExit(c: ContainerRecord, ranForMs: number, daemonStartup: boolean): void {
+    const facts = {
+      exitCode: c.state.ExitCode,
+      manuallyStopped: c.state.ManuallyStopped,
+      restartCount: c.state.RestartCount,
+      daemonStartup,
+    };
+    if (shouldRestart(c.spec.HostConfig.RestartPolicy, facts)) {
+      c.state.Status = 'restarting';
+      this.#save(c);
+      const delay = daemonStartup ? 0 : restartDelayMs(c.state.RestartCount, ranForMs);
+      const timer = setTimeout(() => {
+        this.#restartTimers.delete(c.id);
+        void this.#locked(c.id, async () => {
+          const cur = this.store.get(c.id);
+          if (!cur || cur.state.Status !== 'restarting') return;
+          cur.state.RestartCount += 1;
+          this.#save(cur);
+          await this.#start(c.id, true).catch(() => {
+            const again = this.store.get(c.id);
+            if (again && again.state.Status !== 'running') {
+              this.#afterExit(again, 0, false);
+            }
+          });
+        });
+      }, delay);
+      this.#restartTimers.set(c.id, timer);
+      return;
+    }
+    if (c.spec.HostConfig.AutoRemove) {
+      void this.remove(c.id, { force: true }).catch(() => {});
+    }
+  }
+
+  #cancelRestart(id: string): void {
+    const t = this.#restartTimers.get(id);
+    if (t) clearTimeout(t);
+    this.#restartTimers.delete(id);
+  }
+
+  /** Releases what a running container holds: runtime state, cgroups, rootfs mount. */
+  async #releaseRuntime(c: ContainerRecord): Promise<void> {
+    const runtime = this.runtimeFor(c);
+    let firstError: unknown = null;
+    try {
+      if (existsSync(runtime.binary)) await runtime.delete(c.id);
+    } catch (e) {
+      firstError = e;
+    }
+    await new ContainerCgroup(`${this.paths.cgroupParent}/${c.id}`).remove().catch(() => {});
+    try {
+      await releaseBundle(containerPaths(this.paths, c.id));
+    } catch (e) {
+      firstError ??= e;
+    }
+    if (firstError) throw firstError;
+  }
+
+  #notifyWaiters(c: ContainerRecord, conditions: WaitCondition[]): void {
+    const list = this.#waiters.get(c.id) ?? [];
+    const keep: Waiter[] = [];
+    for (const w of list) {
+      if (conditions.includes(w.condition)) {
+        w.resolve({ StatusCode: c.state.ExitCode, Error: c.state.Error ? { Message: c.state.Error } : null });
+      } else keep.push(w);
+    }
+    if (keep.length) this.#waiters.set(c.id, keep);
+    else this.#waiters.delete(c.id);
+  }
+
+  // ---- wait / stop / kill -------------------------------------------------
+
+  wait(ref: string, condition: WaitCondition = 'not-running'): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+    const c = this.store.resolve(ref);
+    if (condition === 'not-running' && !isActive(c.state.Status)) {
+      return Promise.resolve({ StatusCode: c.state.ExitCode, Error: null });
+    }
+    return new Promise((resolve) => {
+      const list = this.#waiters.get(c.id) ?? [];
+      list.push({ condition, resolve });
+      this.#waiters.set(c.id, list);
+    });
+  }
+
+  /** Resolves when the container is no longer running (or after `timeoutMs`, with false). */
+  async #waitStopped(id: string, timeoutMs: number): Promise<boolean> {
+    const c = this.store.get(id);
+    if (!c || !isActive(c.state.Status) || c.state.Status === 'restarting') return true;
+    const exited = this.wait(id, 'next-exit').then(() => true);
+    const timer = new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref());
+    // Nudge exit detection in case inotify missed the file.
+    const poll = setInterval(() => void this.#onExitFile(id), 500);
+    try {
+      return await Promise.race([exited, timer]);
+    } finally {
+      clearInterval(poll);
+    }
+  }
+
+  async stop(ref: string, timeoutSec?: number, signal?: string): Promise<void> {
+    const c = this.store.resolve(ref);
+    if (c.state.Status === 'restarting') {
+      this.#cancelRestart(c.id);
+      await this.#locked(c.id, async () => {
+        const cur = this.store.resolve(c.id);
+        cur.state = { ...cur.state, Status: 'exited', ManuallyStopped: true };
+        this.#save(cur);
+        this.#notifyWaiters(cur, ['next-exit', 'not-running']);
+      });
+      return;
+    }
+    if (!isActive(c.state.Status)) throw new NotModifiedError(`Container ${c.name} is not running`);
+    c.state.ManuallyStopped = true;
+    this.#save(c);
+    const t = timeoutSec ?? c.spec.Config.StopTimeout ?? 10;
+    const sig = signal || c.spec.Config.StopSignal || 'SIGTERM';
+    const runtime = this.runtimeFor(c);
+    if (t !== 0) {
+      await runtime.kill(c.id, sig).catch(() => {});
+      if (c.state.Status === 'paused') await runtime.resume(c.id).catch(() => {});
+      if (t < 0 ? await this.#waitStopped(c.id, 24 * 3600_000) : await this.#waitStopped(c.id, t * 1000)) return;
+    }
+    await runtime.kill(c.id, 'SIGKILL', true).catch(() => {});
+    if (c.state.Status === 'paused') await runtime.resume(c.id).catch(() => {});
+    if (!(await this.#waitStopped(c.id, 15_000))) {
+      throw new ConflictError(`Container ${c.name} did not stop after SIGKILL`);
+    }
+  }
+
+  async restart(ref: string, timeoutSec?: number): Promise<void> {
+    try {
+      await this.stop(ref, timeoutSec);
+    } catch (e) {
+      if (!(e instanceof NotModifiedError)) throw e;
+    }
+    await this.start(ref);
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const c = this.store.resolve(ref);
+    if (c.state.Status !== 'running' && c.state.Status !== 'paused') {
+      throw new ConflictError(`Cannot kill container: ${ref}: Container ${c.id} is not running`);
+    }
+    const sig = normalizeSignal(signal);
+    if (['SIGKILL', 'SIGTERM', 'SIGINT'].includes(sig)) {
+      c.state.ManuallyStopped = true;
+      this.#save(c);
+    }
+    await this.runtimeFor(c).kill(c.id, sig);
+  }
+
+  async pause(ref: string): Promise<void> {
+    const id = this.store.resolve(ref).id;
+    await this.#locked(id, async () => {
+      const c = this.store.resolve(id);
+      if (c.state.Status === 'paused') throw new ConflictError(`Container ${c.id} is already paused`);
+      if (c.state.Status !== 'running') throw new ConflictError(`Container ${c.id} is not running`);
+      await this.runtimeFor(c).pause(c.id);
+      c.state.Status = 'paused';
+      this.#save(c);
+      this.#emit('pause', c);
+    });
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const id = this.store.resolve(ref).id;
+    await this.#locked(id, async () => {
+      const c = this.store.resolve(id);
+      if (c.state.Status !== 'paused') throw new ConflictError(`Container ${c.id} is not paused`);
+      await this.runtimeFor(c).resume(c.id);
+      c.state.Status = 'running';
+      this.#save(c);
+      this.#emit('unpause', c);
+    });
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const c = this.store.resolve(ref);
+    const name = checkName(newName);
+    if (name === c.name) throw new ConflictError(`Renaming a container with the same name as its current name`);
+    this.store.rename(c.id, name);
+    this.#emit('rename', { ...c, name }, { oldName: `/${c.name}` });
+  }
+
+  // ---- remove -------------------------------------------------------------
+
+  async remove(ref: string, options: { force: boolean }): Promise<void> {
+    const c = this.store.resolve(ref);
+    if (c.state.Status === 'removing') return;
+    if (isActive(c.state.Status) && c.state.Status !== 'restarting') {
+      if (!options.force) {
+        throw new ConflictError(
+          `You cannot remove a ${c.state.Status} container ${c.id}. Stop the container before attempting removal or force remove`,
+        );
+      }
+      await this.stop(c.id, 0).catch(() => {});
+    }
+    this.#cancelRestart(c.id);
+    await this.#locked(c.id, async () => {
+      const cur = this.store.get(c.id);
+      if (!cur) return;
+      this.health.unwatch(c.id);
+      cur.state.Status = 'removing';
+      this.#save(cur);
+      try {
+        await this.#releaseRuntime(cur);
+      } catch (e) {
+        cur.state.Status = 'dead';
+        cur.state.Error = errorMessage(e);
+        this.#save(cur);
+        throw new FailedPreconditionError(`Cannot remove container ${cur.name}: ${errorMessage(e)}`, { cause: e });
+      }
+      await fs.rm(containerPaths(this.paths, c.id).dir, { recursive: true, force: true });
+      this.store.delete(c.id);
+      for (const s of this.#pendingAttach.get(c.id) ?? []) s.finish();
+      this.#pendingAttach.delete(c.id);
+      this.#emit('destroy', cur);
+      this.#notifyWaiters(cur, ['removed', 'next-exit', 'not-running']);
+    });
+  }
+
+  // ---- recovery -----------------------------------------------------------
+
+  /** Re-attaches to what survived a daemon restart and handles what ended meanwhile. */
+  async #recover(): Promise<void> {
+    for (const c of this.store.list()) {
+      await this.#locked(c.id, async () => {
+        const exitFile = `${this.paths.exits}/${c.id}`;
+        if (c.state.Status === 'removing' || c.state.Status === 'dead') {
+          await this.#releaseRuntime(c).catch(() => {});
+          return;
+        }
+        if (c.state.Status === 'running' || c.state.Status === 'paused') {
+          if (existsSync(exitFile)) {
+            await this.#handleExit(c.id, true);
+            return;
+          }
+          const st = await this.runtimeFor(c).state(c.id).catch(() => null);
+          if (st && (st.status === 'running' || st.status === 'paused')) {
+            c.state.Status = st.status;
+            c.state.Pid = st.pid;
+            this.#save(c);
+            this.health.watch(c);
+            return;
+          }
+          // Monitor and container vanished without an exit file (e.g. host reboot).
+          await this.#releaseRuntime(c).catch(() => {});
+          c.state = { ...c.state, Status: 'exited', Pid: 0, ExitCode: 255, FinishedAt: new Date().toISOString(), Error: 'Container exited while the daemon was down' };
+          this.#save(c);
+          this.#afterExit(c, 0, true);
+          return;
+        }
+        if (c.state.Status === 'restarting') {
+          c.state.Status = 'exited';
+          this.#afterExit(c, 0, true);
+          return;
+        }
+        if (c.state.Status === 'exited' && c.state.StartedAt !== initialState().StartedAt) {
+          const policy = c.spec.HostConfig.RestartPolicy?.Name;
+          if (policy === 'always' || policy === 'unless-stopped') this.#afterExit(c, 0, true);
+        }
+      });
+    }
+  }
+
+  /** For `inspect`: the record plus runtime facts. */
+  get(ref: string): ContainerRecord {
+    return this.store.resolve(ref);
+  }
+
+  list(): ContainerRecord[] {
+    return this.store.list();
+  }
+
+  updateHealth(id: string, mutate: (s: ContainerState) => void): ContainerRecord | null {
+    const c = this.store.get(id);
+    if (!c || c.state.Status !== 'running') return null;
+    mutate(c.state);
+    this.#save(c);
+    return c;
+  }
+
+  emitHealth(c: ContainerRecord): void {
+    this.#emit(`health_status: ${c.state.Health?.Status ?? 'none'}`, c);
+  }
+}
+
+export function normalizeSignal(sig: string): string {
+  const s = sig.toUpperCase();
+  if (/^\d+$/.test(s)) return s;
+  const name = s.startsWith('SIG') ? s : `SIG${s}`;
+  if (!/^SIG[A-Z0-9+-]+$/.test(name)) throw new InvalidArgumentError(`Invalid signal: ${sig}`);
+  return name;
+}

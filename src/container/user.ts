@@ -1,0 +1,80 @@
+/**
+ * Resolving `--user` (`uid`, `uid:gid`, `name`, `name:group`) against the
+ * container's own /etc/passwd and /etc/group, as Docker does at start.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { InvalidArgumentError } from '../core/errors.js';
+
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  home: string;
+}
+
+interface PasswdEntry { name: string; uid: number; gid: number; home: string }
+interface GroupEntry { name: string; gid: number; members: string[] }
+
+export function parsePasswd(text: string): PasswdEntry[] {
+  return text.split('\n').flatMap((line) => {
+    const f = line.split(':');
+    if (f.length < 7 || line.startsWith('#')) return [];
+    return [{ name: f[0] ?? '', uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '/' }];
+  });
+}
+
+export function parseGroup(text: string): GroupEntry[] {
+  return text.split('\n').flatMap((line) => {
+    const f = line.split(':');
+    if (f.length < 4 || line.startsWith('#')) return [];
+    return [{ name: f[0] ?? '', gid: Number(f[2]), members: (f[3] ?? '').split(',').filter(Boolean) }];
+  });
+}
+
+async function readOrEmpty(file: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export function resolveUserFrom(user: string, passwdText: string, groupText: string): ResolvedUser {
+  const passwd = parsePasswd(passwdText);
+  const groups = parseGroup(groupText);
+  const [u = '', g] = (user || '0').split(':');
+  const isNum = (s: string) => /^\d+$/.test(s);
+  let entry: PasswdEntry | undefined;
+  let uid: number;
+  if (isNum(u)) {
+    uid = Number(u);
+    entry = passwd.find((p) => p.uid === uid);
+  } else {
+    entry = passwd.find((p) => p.name === u);
+    if (!entry) throw new InvalidArgumentError(`Unable to find user ${u}: no matching entries in passwd file`);
+    uid = entry.uid;
+  }
+  let gid = entry?.gid ?? 0;
+  if (g !== undefined && g !== '') {
+    if (isNum(g)) gid = Number(g);
+    else {
+      const ge = groups.find((x) => x.name === g);
+      if (!ge) throw new InvalidArgumentError(`Unable to find group ${g}: no matching entries in group file`);
+      gid = ge.gid;
+    }
+  }
+  if (uid > 0xfffffffe || gid > 0xfffffffe) throw new InvalidArgumentError(`Invalid user: ${user}`);
+  const additionalGids = entry
+    ? groups.filter((x) => x.members.includes(entry!.name) && x.gid !== gid).map((x) => x.gid)
+    : [];
+  return { uid, gid, additionalGids, home: entry?.home ?? '/' };
+}
+
+export async function resolveUser(rootfs: string, user: string): Promise<ResolvedUser> {
+  return resolveUserFrom(
+    user,
+    await readOrEmpty(path.join(rootfs, 'etc', 'passwd')),
+    await readOrEmpty(path.join(rootfs, 'etc', 'group')),
+  );
+}

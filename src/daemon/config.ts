@@ -1,0 +1,92 @@
+/** `vesseld` command-line flags. */
+import { InvalidArgumentError } from '../core/errors.js';
+
+export interface DaemonConfig {
+  root: string;
+  host: string;
+  bridge: string;
+  subnet: string;
+  runtime: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  socketGroup: string | null;
+}
+
+export const DEFAULTS: DaemonConfig = {
+  root: '/var/lib/vessel',
+  host: 'unix:///run/vessel/vessel.sock',
+  bridge: 'vessel0',
+  subnet: '10.88.0.0/16',
+  runtime: 'runc',
+  logLevel: 'info',
+  socketGroup: null,
+};
+
+export const DAEMON_USAGE = `Usage: vesseld [OPTIONS]
+
+The Vessel daemon: runs containers and serves the API.
+
+Options:
+      --root DIR          Root of persistent state (default /var/lib/vessel)
+  -H, --host URL          API socket, unix:///path (default unix:///run/vessel/vessel.sock)
+      --bridge NAME       Bridge of the default network (default vessel0)
+      --subnet CIDR       Subnet of the default network (default 10.88.0.0/16)
+      --runtime NAME      OCI runtime: runc or crun, or a path (default runc)
+      --group NAME        Group that may use the socket (mode 0660)
+      --log-level LEVEL   debug, info, warn or error (default info)
+  -h, --help              Print this help
+  -v, --version           Print the version
+`;
+
+export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'version' {
+  const cfg: DaemonConfig = { ...DEFAULTS };
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i] as string;
+    const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
+    const flag = eq > 0 ? raw.slice(0, eq) : raw;
+    const value = (): string => {
+      if (eq > 0) return raw.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined) throw new InvalidArgumentError(`Flag needs an argument: ${flag}`);
+      return v;
+    };
+    switch (flag) {
+      case '-h':
+      case '--help':
+        return 'help';
+      case '-v':
+      case '--version':
+        return 'version';
+      case '--root':
+        cfg.root = value();
+        break;
+      case '-H':
+      case '--host':
+        cfg.host = value();
+        break;
+      case '--bridge':
+        cfg.bridge = value();
+        break;
+      case '--subnet':
+        cfg.subnet = value();
+        break;
+      case '--runtime':
+        cfg.runtime = value();
+        break;
+      case '--group':
+        cfg.socketGroup = value();
+        break;
+      case '--log-level': {
+        const l = value();
+        if (!['debug', 'info', 'warn', 'error'].includes(l)) throw new InvalidArgumentError(`Invalid log level: ${l}`);
+        cfg.logLevel = l as DaemonConfig['logLevel'];
+        break;
+      }
+      default:
+        throw new InvalidArgumentError(`Unknown flag: ${flag}`);
+    }
+  }
+  if (!cfg.host.startsWith('unix://')) throw new InvalidArgumentError(`Unsupported host: ${cfg.host}: only unix:// sockets are served`);
+  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(cfg.bridge)) throw new InvalidArgumentError(`Invalid bridge name: ${cfg.bridge}`);
+  if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(cfg.subnet)) throw new InvalidArgumentError(`Invalid subnet: ${cfg.subnet}`);
+  return cfg;
+}

@@ -1,0 +1,132 @@
+/**
+ * `vesseld`: start-up and shutdown of one daemon.
+ *
+ * Containers are not stopped when the daemon exits (or dies): conmon keeps
+ * them, and the next daemon on the same root re-attaches (manager.init).
+ */
+import { promises as fs, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { errorMessage, UnavailableError } from '../core/errors.js';
+import { log, setLogLevel } from '../core/log.js';
+import { detectCgroupVersion } from '../container/cgroups.js';
+import { ExecManager } from '../container/exec-manager.js';
+import { ContainerManager } from '../container/manager.js';
+import { daemonPaths } from '../container/paths.js';
+import { ImageStore } from '../image/image-store.js';
+import { openDb } from '../store/db.js';
+import { VERSION } from '../version.js';
+import { DAEMON_USAGE, parseDaemonArgs, type DaemonConfig } from './config.js';
+import type { DaemonContext } from './context.js';
+import { containerRoutes } from './routes/containers.js';
+import { execRoutes } from './routes/exec.js';
+import { imageRoutes } from './routes/images.js';
+import { systemRoutes } from './routes/system.js';
+import { Router } from './router.js';
+import { ApiServer, socketPathOf } from './server.js';
+
+/** The daemon's own hard limits: containers may not ask for more (runc would fail setrlimit). */
+export function hostRlimits(): { nofile: { soft: number; hard: number }; nproc: { soft: number; hard: number } } {
+  const text = readFileSync('/proc/self/limits', 'utf8');
+  const read = (label: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(label)) ?? '';
+    const [soft, hard] = line.slice(label.length).trim().split(/\s+/);
+    const n = (v: string | undefined) => (v === 'unlimited' || v === undefined ? 4294967295 : Number(v));
+    return { soft: n(soft), hard: n(hard) };
+  };
+  return { nofile: read('Max open files'), nproc: read('Max processes') };
+}
+
+async function lockRoot(root: string): Promise<string> {
+  const pidFile = path.join(root, 'vesseld.pid');
+  const old = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (old && old !== process.pid) {
+    let alive = false;
+    try {
+      process.kill(old, 0);
+      const cmd = await fs.readFile(`/proc/${old}/cmdline`, 'utf8').catch(() => '');
+      alive = cmd.includes('vesseld') || cmd.includes('daemon/main');
+    } catch {
+      alive = false;
+    }
+    if (alive) throw new UnavailableError(`Another vesseld (pid ${old}) is using ${root}`);
+  }
+  await fs.writeFile(pidFile, String(process.pid));
+  return pidFile;
+}
+
+export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => Promise<void>; ctx: DaemonContext }> {
+  setLogLevel(config.logLevel);
+  const paths = daemonPaths(config.root);
+  await fs.mkdir(paths.root, { recursive: true, mode: 0o711 });
+  const pidFile = await lockRoot(paths.root);
+  const db = openDb(paths.db);
+  const images = new ImageStore(paths.images, db);
+  await images.init();
+  const cgroupVersion = detectCgroupVersion();
+  const manager = new ContainerManager({
+    paths,
+    db,
+    images,
+    defaultRuntime: config.runtime,
+    hostRlimits: hostRlimits(),
+    cgroupVersion,
+  });
+  await manager.init();
+  const execs = new ExecManager(manager);
+  const ctx: DaemonContext = { config, paths, images, manager, execs, cgroupVersion };
+  const router = new Router();
+  systemRoutes(router, ctx);
+  containerRoutes(router, ctx);
+  execRoutes(router, ctx);
+  imageRoutes(router, ctx);
+  const server = new ApiServer(router);
+  await server.listen(config.host, config.socketGroup);
+  log.info('vesseld ready', { version: VERSION, root: paths.root, host: config.host, runtime: config.runtime, cgroup: cgroupVersion });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.close();
+    await manager.close();
+    db.close();
+    await fs.rm(socketPathOf(config.host), { force: true });
+    await fs.rm(pidFile, { force: true });
+  };
+  return { stop, ctx };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseDaemonArgs(argv);
+  } catch (e) {
+    process.stderr.write(`vesseld: ${errorMessage(e)}\n`);
+    process.exit(2);
+  }
+  if (parsed === 'help') {
+    process.stdout.write(DAEMON_USAGE);
+    return;
+  }
+  if (parsed === 'version') {
+    process.stdout.write(`vesseld ${VERSION}\n`);
+    return;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('vesseld: must run as root\n');
+    process.exit(1);
+  }
+  try {
+    const { stop } = await startDaemon(parsed);
+    const onSignal = (sig: string) => {
+      log.info('shutting down', { signal: sig });
+      void stop().then(() => process.exit(0));
+    };
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGINT', () => onSignal('SIGINT'));
+  } catch (e) {
+    process.stderr.write(`vesseld: ${errorMessage(e)}\n`);
+    process.exit(1);
+  }
+}
+
+await main(process.argv.slice(2));

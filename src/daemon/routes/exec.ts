@@ -1,0 +1,58 @@
+/** Docker Engine API: /exec/... */
+import { encodeFrame, STDERR, STDOUT } from '../../api/stdcopy.js';
+import type { DaemonContext } from '../context.js';
+import { sendEmpty, sendJson } from '../context.js';
+import { hijack } from '../hijack.js';
+import { readJson, type Router } from '../router.js';
+
+export function execRoutes(r: Router, ctx: DaemonContext): void {
+  r.add('POST', '/exec/([^/]+)/start', async (rc) => {
+    const id = rc.params[0]!;
+    const body = await readJson<{ Detach?: boolean; Tty?: boolean }>(rc.req);
+    const exec = ctx.execs.get(id);
+    const tty = !!exec.config.Tty;
+    if (body.Detach) {
+      const { session, exitCode } = await ctx.execs.start(id, { stdout: false, stderr: false, onOutput: () => {} });
+      session.endStdin();
+      void exitCode.catch(() => {});
+      sendEmpty(rc.res, 200);
+      return;
+    }
+    // Validate before switching protocols, so errors still reach the client as JSON.
+    const started = ctx.execs.start(id, {
+      stdout: exec.config.AttachStdout !== false,
+      stderr: exec.config.AttachStderr !== false,
+      onOutput: (s, data) => conn.write(tty ? data : encodeFrame(s === 'stderr' ? STDERR : STDOUT, data)),
+    });
+    const pending: Buffer[] = [];
+    const conn = hijack(rc, tty);
+    let ref: Awaited<typeof started> | null = null;
+    let stdinEnded = false;
+    conn.onData((d) => (ref ? ref.session.writeStdin(d) : pending.push(d)));
+    conn.onEnd(() => {
+      stdinEnded = true;
+      ref?.session.endStdin();
+    });
+    try {
+      ref = await started;
+    } catch (e) {
+      conn.write(encodeFrame(STDERR, Buffer.from(`${(e as Error).message}\n`)));
+      conn.end();
+      return;
+    }
+    for (const d of pending) ref.session.writeStdin(d);
+    if (stdinEnded) ref.session.endStdin();
+    conn.onClose(() => ref?.session.finish());
+    await ref.exitCode.catch(() => {});
+    conn.end();
+  });
+
+  r.add('POST', '/exec/([^/]+)/resize', async ({ res, params, query }) => {
+    await ctx.execs.resize(params[0]!, Number(query.get('h') ?? 24), Number(query.get('w') ?? 80));
+    sendEmpty(res, 200);
+  });
+
+  r.add('GET', '/exec/([^/]+)/json', ({ res, params }) => {
+    sendJson(res, 200, ctx.execs.inspect(params[0]!));
+  });
+}

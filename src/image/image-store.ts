@@ -1,0 +1,335 @@
+/**
+ * Images: the records that tie tags to configs, manifests and unpacked layers.
+ *
+ * Vocabulary:
+ * - a *layer blob* is a tar (maybe gzipped) in the content store;
+ * - a *snapshot* is that layer unpacked once into `<root>/l/<n>`, keyed by
+ *   its chain ID (the identity of the layer together with all layers below);
+ *   snapshots are shared read-only by every container through overlayfs;
+ * - an *image* is an OCI config plus manifest; its ID is the config digest.
+ *
+ * Invariants: a snapshot directory exists only after its unpack completed
+ * and was renamed into place; an image row exists only when all its layers
+ * have snapshots; layers no image refers to are removed by `gcLayers`.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Db } from '../store/db.js';
+import { ContentStore } from './content-store.js';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import { normalizeTag, parseReference } from './reference.js';
+import { unpackLayer } from './layer-unpack.js';
+import { MEDIA_TYPE, type ImageConfig, type Manifest } from './oci.js';
+
+export interface ImageRecord {
+  id: string;
+  manifestDigest: string;
+  created: string;
+  size: number;
+  config: ImageConfig;
+  layers: string[];
+  tags: string[];
+}
+
+export interface LayerRecord {
+  chainId: string;
+  diffId: string;
+  parent: string | null;
+  dir: number;
+  size: number;
+  digest: string;
+  blobSize: number;
+  mediaType: string;
+}
+
+export type ProgressFn = (msg: { status: string; id?: string; progressDetail?: { current?: number; total?: number } }) => void;
+
+interface ImageRow {
+  id: string;
+  manifest_digest: string;
+  created: string;
+  size: number;
+  config: string;
+  layers: string;
+}
+
+export function chainIdOf(parent: string | null, diffId: string): string {
+  if (!parent) return diffId;
+  return `sha256:${createHash('sha256').update(`${parent} ${diffId}`).digest('hex')}`;
+}
+
+export class ImageStore {
+  readonly content: ContentStore;
+  readonly layerRoot: string;
+
+  constructor(readonly root: string, private readonly db: Db) {
+    this.content = new ContentStore(path.join(root, 'content'));
+    this.layerRoot = path.join(root, 'l');
+  }
+
+  async init(): Promise<void> {
+    await this.content.init();
+    await fs.mkdir(this.layerRoot, { recursive: true });
+    // Unpacks interrupted by a crash, and snapshot dirs no record points to.
+    const known = new Set(this.allLayers().map((l) => String(l.dir)));
+    for (const name of await fs.readdir(this.layerRoot)) {
+      if (!known.has(name)) await fs.rm(path.join(this.layerRoot, name), { recursive: true, force: true });
+    }
+  }
+
+  snapshotDir(layer: LayerRecord | number): string {
+    return path.join(this.layerRoot, String(typeof layer === 'number' ? layer : layer.dir));
+  }
+
+  /** Layer directories of an image, top layer first (overlayfs lowerdir order). */
+  lowerDirs(image: ImageRecord): string[] {
+    return image.layers
+      .map((c) => this.getLayer(c))
+      .map((l) => {
+        if (!l) throw new NotFoundError(`Image ${image.id} is missing a layer`);
+        return this.snapshotDir(l);
+      })
+      .reverse();
+  }
+
+  getLayer(chainId: string): LayerRecord | null {
+    const r = this.db.prepare('SELECT * FROM layers WHERE chain_id = ?').get(chainId) as
+      | Record<string, unknown>
+      | undefined;
+    return r ? toLayer(r) : null;
+  }
+
+  allLayers(): LayerRecord[] {
+    return (this.db.prepare('SELECT * FROM layers').all() as Record<string, unknown>[]).map(toLayer);
+  }
+
+  /**
+   * Adds one layer blob on top of `parent`: stores the blob, unpacks it into a
+   * new snapshot (unless the same chain already exists) and records it.
+   */
+  async addLayer(input: Readable, parent: string | null, progress?: ProgressFn): Promise<LayerRecord> {
+    const blob = await this.content.write(input);
+    const short = blob.digest.slice(7, 19);
+    progress?.({ status: 'Unpacking', id: short });
+    const tmp = path.join(this.layerRoot, `tmp-${randomBytes(6).toString('hex')}`);
+    let result;
+    try {
+      result = await unpackLayer(this.content.openRead(blob.digest), tmp, { expectedDigest: blob.digest });
+    } catch (e) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      await this.removeBlobIfUnused(blob.digest);
+      throw e;
+    }
+    const chainId = chainIdOf(parent, result.diffId);
+    const existing = this.getLayer(chainId);
+    if (existing) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      progress?.({ status: 'Already exists', id: short });
+      return existing;
+    }
+    const next = (this.db.prepare('SELECT COALESCE(MAX(dir), 0) + 1 AS n FROM layers').get() as { n: number }).n;
+    await fs.rename(tmp, this.snapshotDir(next));
+    const layer: LayerRecord = {
+      chainId,
+      diffId: result.diffId,
+      parent,
+      dir: next,
+      size: result.unpackedBytes,
+      digest: blob.digest,
+      blobSize: blob.size,
+      mediaType: result.digest === result.diffId ? MEDIA_TYPE.layer : MEDIA_TYPE.layerGzip,
+    };
+    this.db
+      .prepare(
+        'INSERT INTO layers (chain_id, diff_id, parent, dir, size, digest, blob_size, media_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(layer.chainId, layer.diffId, layer.parent, layer.dir, layer.size, layer.digest, layer.blobSize, layer.mediaType);
+    progress?.({ status: 'Layer ready', id: short });
+    return layer;
+  }
+
+  /** Writes config + manifest for layers that already have snapshots, records the image, applies tags. */
+  async commitImage(config: ImageConfig, layers: LayerRecord[], tags: string[]): Promise<ImageRecord> {
+    const configJson = JSON.stringify(config);
+    const configBlob = await this.content.writeBytes(configJson);
+    const manifest: Manifest = {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE.manifest,
+      config: { mediaType: MEDIA_TYPE.config, digest: configBlob.digest, size: configBlob.size },
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.blobSize })),
+    };
+    const manifestBlob = await this.content.writeBytes(JSON.stringify(manifest));
+    const size = layers.reduce((a, l) => a + l.size, 0);
+    const normalized = tags.map(normalizeTag);
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          'INSERT OR IGNORE INTO images (id, manifest_digest, created, size, config, layers) VALUES (?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          configBlob.digest,
+          manifestBlob.digest,
+          config.created ?? new Date().toISOString(),
+          size,
+          configJson,
+          JSON.stringify(layers.map((l) => l.chainId)),
+        );
+      for (const t of normalized) {
+        this.db.prepare('INSERT OR REPLACE INTO tags (name, image_id) VALUES (?, ?)').run(t, configBlob.digest);
+      }
+    })();
+    return this.resolve(configBlob.digest);
+  }
+
+  list(): ImageRecord[] {
+    const rows = this.db.prepare('SELECT * FROM images ORDER BY created DESC').all() as ImageRow[];
+    return rows.map((r) => this.toImage(r));
+  }
+
+  /** Finds an image by tag, full ID, or unique ID prefix. */
+  resolve(nameOrId: string): ImageRecord {
+    const found = this.tryResolve(nameOrId);
+    if (!found) throw new NotFoundError(`No such image: ${nameOrId}`);
+    return found;
+  }
+
+  tryResolve(nameOrId: string): ImageRecord | null {
+    const idMatch = /^(?:sha256:)?([a-f0-9]{4,64})$/.exec(nameOrId);
+    if (idMatch) {
+      const rows = this.db
+        .prepare('SELECT * FROM images WHERE id LIKE ?')
+        .all(`sha256:${idMatch[1]}%`) as ImageRow[];
+      if (rows.length === 1) return this.toImage(rows[0] as ImageRow);
+      if (rows.length > 1) throw new InvalidArgumentError(`Ambiguous image ID prefix: ${nameOrId}`);
+      if (nameOrId.startsWith('sha256:')) return null;
+    }
+    const tag = normalizeTag(nameOrId);
+    const row = this.db
+      .prepare('SELECT images.* FROM tags JOIN images ON images.id = tags.image_id WHERE tags.name = ?')
+      .get(tag) as ImageRow | undefined;
+    return row ? this.toImage(row) : null;
+  }
+
+  tag(source: string, target: string): void {
+    const image = this.resolve(source);
+    this.db.prepare('INSERT OR REPLACE INTO tags (name, image_id) VALUES (?, ?)').run(normalizeTag(target), image.id);
+  }
+
+  /**
+   * Docker's `rmi`: a tag name untags (and deletes the image when that was
+   * its last tag); an ID deletes the image, which needs `force` when it has
+   * several tags. Images used by containers are refused unless forced.
+   */
+  async remove(
+    nameOrId: string,
+    options: { force: boolean; usedBy: (imageId: string) => string[] },
+  ): Promise<Array<{ Untagged?: string; Deleted?: string }>> {
+    const image = this.resolve(nameOrId);
+    const out: Array<{ Untagged?: string; Deleted?: string }> = [];
+    const byTag = !/^(?:sha256:)?[a-f0-9]{4,64}$/.test(nameOrId) || image.tags.includes(normalizeTag(nameOrId));
+    if (byTag && image.tags.length > 1) {
+      const t = normalizeTag(nameOrId);
+      this.db.prepare('DELETE FROM tags WHERE name = ?').run(t);
+      return [{ Untagged: t }];
+    }
+    if (!byTag && image.tags.length > 1 && !options.force) {
+      throw new ConflictError(
+        `Unable to delete ${image.id.slice(7, 19)} (must be forced): image is referenced in multiple repositories`,
+      );
+    }
+    const users = options.usedBy(image.id);
+    if (users.length && !options.force) {
+      throw new ConflictError(
+        `Unable to remove image ${nameOrId} (must force): image is being used by container ${users[0]?.slice(0, 12)}`,
+      );
+    }
+    for (const t of image.tags) out.push({ Untagged: t });
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM tags WHERE image_id = ?').run(image.id);
+      if (!users.length) this.db.prepare('DELETE FROM images WHERE id = ?').run(image.id);
+    })();
+    if (!users.length) {
+      out.push({ Deleted: image.id });
+      await this.content.remove(image.id);
+      await this.content.remove(image.manifestDigest);
+      await this.gcLayers();
+    }
+    return out;
+  }
+
+  /** Removes dangling images (or all unused ones with `all`) that no container uses. */
+  async prune(options: { all: boolean; usedBy: (imageId: string) => string[] }): Promise<{
+    deleted: Array<{ Untagged?: string; Deleted?: string }>;
+    reclaimed: number;
+  }> {
+    const deleted: Array<{ Untagged?: string; Deleted?: string }> = [];
+    let reclaimed = 0;
+    for (const image of this.list()) {
+      if (options.usedBy(image.id).length) continue;
+      if (image.tags.length && !options.all) continue;
+      const before = this.layerBytes();
+      deleted.push(...(await this.remove(image.id, { force: true, usedBy: () => [] })));
+      reclaimed += before - this.layerBytes();
+    }
+    return { deleted, reclaimed };
+  }
+
+  /** Removes snapshots and blobs of layers no image refers to. */
+  async gcLayers(): Promise<void> {
+    const used = new Set<string>();
+    for (const r of this.db.prepare('SELECT layers FROM images').all() as Array<{ layers: string }>) {
+      for (const c of JSON.parse(r.layers) as string[]) used.add(c);
+    }
+    for (const layer of this.allLayers()) {
+      if (used.has(layer.chainId)) continue;
+      this.db.prepare('DELETE FROM layers WHERE chain_id = ?').run(layer.chainId);
+      await fs.rm(this.snapshotDir(layer), { recursive: true, force: true });
+      await this.removeBlobIfUnused(layer.digest);
+    }
+  }
+
+  private async removeBlobIfUnused(digest: string): Promise<void> {
+    const r = this.db.prepare('SELECT 1 FROM layers WHERE digest = ?').get(digest);
+    if (!r) await this.content.remove(digest);
+  }
+
+  private layerBytes(): number {
+    return (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS s FROM layers').get() as { s: number }).s;
+  }
+
+  private toImage(r: ImageRow): ImageRecord {
+    const tags = (this.db.prepare('SELECT name FROM tags WHERE image_id = ? ORDER BY name').all(r.id) as Array<{
+      name: string;
+    }>).map((t) => t.name);
+    return {
+      id: r.id,
+      manifestDigest: r.manifest_digest,
+      created: r.created,
+      size: r.size,
+      config: JSON.parse(r.config) as ImageConfig,
+      layers: JSON.parse(r.layers) as string[],
+      tags,
+    };
+  }
+}
+
+function toLayer(r: Record<string, unknown>): LayerRecord {
+  return {
+    chainId: r.chain_id as string,
+    diffId: r.diff_id as string,
+    parent: (r.parent as string | null) ?? null,
+    dir: r.dir as number,
+    size: r.size as number,
+    digest: r.digest as string,
+    blobSize: r.blob_size as number,
+    mediaType: r.media_type as string,
+  };
+}
+
+/** Validates a user-supplied name before any work starts. */
+export function checkTagName(name: string): string {
+  parseReference(name);
+  return normalizeTag(name);
+}

@@ -1,0 +1,428 @@
+/**
+ * Unpacks one OCI image layer (a tar, plain or gzip) into a fresh snapshot
+ * directory that overlayfs later stacks as a lowerdir.
+ *
+ * Layers come from registries and users, so every entry is hostile until
+ * proven otherwise. Node has no openat(), so confinement works like this:
+ * names are normalised lexically (never handing `..` to the kernel), every
+ * parent component is checked with lstat (a symlink there is a rejection, not
+ * something to follow; verified directories are cached and the cache is
+ * invalidated whenever this code removes something), and the final component
+ * is only ever touched by calls that do not follow it (O_NOFOLLOW open, mkdir,
+ * symlink, link, mknod, unlink, lchown, lutimes, lsetxattr). Symlinks may
+ * point anywhere because nothing is ever written through them.
+ *
+ * Whiteouts are converted to overlayfs's native format because each layer is
+ * mounted as its own lowerdir: `.wh.NAME` becomes a 0:0 character device and
+ * `.wh..wh..opq` becomes `trusted.overlay.opaque=y` on its directory.
+ *
+ * Decisions: device nodes are rejected (an image has no business shipping
+ * them; the runtime provides /dev); fifos are allowed (harmless, and some
+ * distro images carry one); aufs metadata (`.wh..wh.plnk`, `.wh..wh.aufs`...)
+ * is skipped, as Docker's overlay driver does. Ownership is applied only when
+ * running as root, since an unprivileged unpack cannot chown anyway.
+ */
+import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
+import path from 'node:path';
+import { Readable, addAbortSignal } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { extract as tarExtract, type Extract, type Header } from 'tar-stream';
+import { InternalError, InvalidArgumentError, VesselError } from '../core/errors.js';
+import { mknod, setxattr } from '../native/native.js';
+import { DigestCounter, checkDigest } from './digest.js';
+
+export interface UnpackResult {
+  /** `sha256:<hex>` of the uncompressed tar. */
+  diffId: string;
+  /** `sha256:<hex>` of the bytes as given (compressed or not). */
+  digest: string;
+  /** Length of the bytes as given. */
+  size: number;
+  /** Length of the uncompressed tar (the bytes `diffId` covers). */
+  unpackedBytes: number;
+}
+
+export interface UnpackOptions {
+  /** Digest of the bytes as given; a mismatch fails the unpack. */
+  expectedDigest?: string;
+  expectedDiffId?: string;
+  signal?: AbortSignal;
+}
+
+/** A layer that tried to leave its root or carries forbidden content. */
+export class LayerSecurityError extends InvalidArgumentError {
+  override name = 'LayerSecurityError';
+}
+
+const WHITEOUT = '.wh.';
+const WHITEOUT_META = '.wh..wh.';
+const OPAQUE_MARKER = '.wh..wh..opq';
+const OPAQUE_XATTR = 'trusted.overlay.opaque';
+const IO_CHUNK = 128 * 1024;
+
+/**
+ * Unpacks `input` into `destDir`, which must not exist or be empty. On any
+ * failure `destDir` is removed and the error rethrown.
+ */
+export async function unpackLayer(
+  input: NodeJS.ReadableStream | Readable,
+  destDir: string,
+  options: UnpackOptions = {},
+): Promise<UnpackResult> {
+  if (options.expectedDigest !== undefined) checkDigest(options.expectedDigest);
+  if (options.expectedDiffId !== undefined) checkDigest(options.expectedDiffId);
+  options.signal?.throwIfAborted();
+  const root = path.resolve(destDir);
+  await createRoot(root);
+
+  // One internal signal stops the reading side, whether the caller aborted or an entry failed.
+  const ac = new AbortController();
+  const onAbort = (): void => ac.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const result = await unpackInto(input, new Unpacker(root), ac);
+    if (options.expectedDigest !== undefined && options.expectedDigest !== result.digest) {
+      throw new InvalidArgumentError(`Layer digest mismatch: expected ${options.expectedDigest}, got ${result.digest}`);
+    }
+    if (options.expectedDiffId !== undefined && options.expectedDiffId !== result.diffId) {
+      throw new InvalidArgumentError(`Layer diff ID mismatch: expected ${options.expectedDiffId}, got ${result.diffId}`);
+    }
+    return result;
+  } catch (e) {
+    await fsp.rm(root, { recursive: true, force: true });
+    throw e;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function createRoot(root: string): Promise<void> {
+  await fsp.mkdir(path.dirname(root), { recursive: true });
+  try {
+    await fsp.mkdir(root, 0o755);
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  // Someone else's non-empty directory must never be adopted, nor removed on failure.
+  const st = await fsp.lstat(root);
+  if (!st.isDirectory() || (await fsp.readdir(root)).length > 0) {
+    throw new InvalidArgumentError(`Layer destination is not an empty directory: ${root}`);
+  }
+}
+
+/** Runs the reading side (hash, gunzip, hash, tar parser) and the writing side together. */
+async function unpackInto(input: NodeJS.ReadableStream | Readable, unpacker: Unpacker, ac: AbortController): Promise<UnpackResult> {
+  const given = new DigestCounter();
+  const tarBytes = new DigestCounter();
+  const extract = tarExtract();
+  let failure: { error: unknown } | undefined;
+  const fail = (error: unknown): void => {
+    failure ??= { error };
+    ac.abort(error);
+    extract.destroy(error instanceof Error ? error : new Error(String(error)));
+  };
+
+  const feeding = feed(input, given, tarBytes, extract, ac.signal).catch((e: unknown) => fail(classifyReadError(e)));
+  try {
+    for await (const entry of extract) await unpacker.apply(entry.header, entry as AsyncIterable<Buffer>);
+  } catch (e) {
+    // Anything not already classified came from the tar parser itself.
+    fail(e instanceof VesselError || isAbort(e) ? e : new InvalidArgumentError(`Malformed layer: ${msg(e)}`, { cause: e }));
+  }
+  await feeding;
+  if (failure) throw failure.error;
+  await unpacker.finish();
+  return { diffId: tarBytes.digest(), digest: given.digest(), size: given.bytes, unpackedBytes: tarBytes.bytes };
+}
+
+async function feed(
+  input: NodeJS.ReadableStream | Readable,
+  given: DigestCounter,
+  tarBytes: DigestCounter,
+  extract: Extract,
+  signal: AbortSignal,
+): Promise<void> {
+  const src = addAbortSignal(signal, input instanceof Readable ? input : new Readable().wrap(input));
+  const it: AsyncIterator<Buffer> = src[Symbol.asyncIterator]();
+  // Sniff the magic bytes before choosing the decompressor; the sniffed chunks are replayed.
+  const head: Buffer[] = [];
+  let headLength = 0;
+  while (headLength < 4) {
+    const r = await it.next();
+    if (r.done) break;
+    head.push(r.value);
+    headLength += r.value.length;
+  }
+  const magic = Buffer.concat(head).subarray(0, 4);
+  if (magic.equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) {
+    await it.return?.();
+    throw new InvalidArgumentError('Unsupported layer compression: zstd');
+  }
+  async function* replay(): AsyncGenerator<Buffer> {
+    try {
+      for (const chunk of head) {
+        given.update(chunk);
+        yield chunk;
+      }
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        given.update(r.value);
+        yield r.value;
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+  async function sink(source: AsyncIterable<Buffer>): Promise<void> {
+    for await (const chunk of source) {
+      if (extract.destroyed) return; // the writing side failed; it holds the error
+      tarBytes.update(chunk);
+      if (!extract.write(chunk)) await drained(extract);
+    }
+    extract.end(null);
+  }
+  const raw = Readable.from(replay(), { objectMode: false });
+  if (magic[0] === 0x1f && magic[1] === 0x8b) {
+    await pipeline(raw, createGunzip({ chunkSize: IO_CHUNK }), sink, { signal });
+  } else {
+    await pipeline(raw, sink, { signal });
+  }
+}
+
+function drained(extract: Extract): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      extract.off('drain', done);
+      extract.off('close', done);
+      resolve();
+    };
+    extract.on('drain', done);
+    extract.on('close', done);
+  });
+}
+
+function classifyReadError(e: unknown): unknown {
+  if (e instanceof VesselError || isAbort(e)) return e;
+  if (typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).code!.startsWith('Z_')) {
+    return new InvalidArgumentError(`Malformed layer: gzip: ${msg(e)}`, { cause: e });
+  }
+  return new InternalError(`Cannot read layer: ${msg(e)}`, { cause: e });
+}
+
+interface DirMeta { mode: number; uid: number; gid: number; mtime: number }
+
+/** Applies entries one at a time; owns the verified-directory cache for one destination. */
+class Unpacker {
+  /** Relative paths ('' is the root) known to be real directories we created or checked. */
+  private readonly dirs = new Set<string>(['']);
+  /** Directory metadata, applied at the end because writing children changes a directory's mtime. */
+  private readonly dirMeta = new Map<string, DirMeta>();
+  private readonly chown = process.geteuid?.() === 0;
+
+  constructor(private readonly root: string) {}
+
+  async apply(h: Header, data: AsyncIterable<Buffer>): Promise<void> {
+    try {
+      await this.applyEntry(h, data);
+    } catch (e) {
+      // Only filesystem failures get wrapped here; parser errors surface as malformed layers.
+      if (typeof (e as NodeJS.ErrnoException).syscall !== 'string') throw e;
+      throw new InternalError(`Cannot unpack layer entry ${JSON.stringify(h.name)}: ${msg(e)}`, { cause: e });
+    }
+  }
+
+  private async applyEntry(h: Header, data: AsyncIterable<Buffer>): Promise<void> {
+    const name = h.name;
+    const parts = normalise(name);
+    const last = parts[parts.length - 1] ?? '';
+    const pax = (h as { pax?: Record<string, string> | null }).pax ?? {};
+    const meta: DirMeta = {
+      mode: (h.mode ?? 0o644) & 0o7777,
+      uid: Number(pax['uid'] ?? h.uid ?? 0),
+      gid: Number(pax['gid'] ?? h.gid ?? 0),
+      mtime: pax['mtime'] !== undefined ? Number(pax['mtime']) : (h.mtime?.getTime() ?? 0) / 1000,
+    };
+
+    if (parts.some((p) => p.startsWith(WHITEOUT_META) && p !== OPAQUE_MARKER)) return drain(data);
+    if (parts.slice(0, -1).some((p) => p.startsWith(WHITEOUT))) {
+      throw reject(`entry ${q(name)} lies inside a whiteout`);
+    }
+    if (last === OPAQUE_MARKER) {
+      const dir = await this.dir(parts.slice(0, -1), `entry ${q(name)}`, true);
+      setxattr(this.abs(dir), OPAQUE_XATTR, 'y');
+      return drain(data);
+    }
+    if (last.startsWith(WHITEOUT)) {
+      const hidden = last.slice(WHITEOUT.length);
+      if (hidden === '' || hidden === '.' || hidden === '..') throw reject(`whiteout ${q(name)} names no file`);
+      const rel = await this.prepare([...parts.slice(0, -1), hidden], name);
+      mknod(this.abs(rel), fsc.S_IFCHR, 0, 0);
+      return drain(data);
+    }
+    if (parts.length === 0 && h.type !== 'directory') throw reject(`entry ${q(name)} has an empty name`);
+
+    switch (h.type) {
+      case 'file':
+      case 'contiguous-file': {
+        const rel = await this.prepare(parts, name);
+        const fh = await fsp.open(this.abs(rel), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+        try {
+          await writeAll(fh, data);
+          if (this.chown) await fh.chown(meta.uid, meta.gid);
+          await fh.chmod(meta.mode); // after chown, which clears setuid/setgid
+          await fh.utimes(meta.mtime, meta.mtime);
+        } finally {
+          await fh.close();
+        }
+        return;
+      }
+      case 'directory': {
+        const rel = await this.dir(parts, `entry ${q(name)}`, true, true);
+        this.dirMeta.set(rel, meta);
+        return drain(data);
+      }
+      case 'symlink': {
+        if (!h.linkname) throw reject(`symlink ${q(name)} has no target`);
+        if (h.linkname.includes('\0')) throw reject(`symlink ${q(name)} target contains NUL`);
+        const abs = this.abs(await this.prepare(parts, name));
+        await fsp.symlink(h.linkname, abs);
+        if (this.chown) await fsp.lchown(abs, meta.uid, meta.gid);
+        await fsp.lutimes(abs, meta.mtime, meta.mtime);
+        return drain(data);
+      }
+      case 'link': {
+        const label = `hard link ${q(name)} target ${q(h.linkname ?? '')}`;
+        const target = normalise(h.linkname ?? '', label);
+        if (target.length === 0) throw reject(`${label} is empty`);
+        const targetDir = await this.dir(target.slice(0, -1), label, false);
+        const targetRel = join(targetDir, target[target.length - 1] as string);
+        const st = await lstatOrNull(this.abs(targetRel));
+        if (!st?.isFile()) {
+          throw reject(`${label} is not a regular file of this layer`);
+        }
+        if (targetRel === parts.join('/')) return drain(data); // a link to itself is already satisfied
+        await fsp.link(this.abs(targetRel), this.abs(await this.prepare(parts, name)));
+        return drain(data);
+      }
+      case 'fifo': {
+        const abs = this.abs(await this.prepare(parts, name));
+        mknod(abs, fsc.S_IFIFO | 0o600, 0, 0);
+        if (this.chown) await fsp.lchown(abs, meta.uid, meta.gid);
+        await fsp.chmod(abs, meta.mode); // a fifo we just made; chmod cannot be redirected
+        await fsp.lutimes(abs, meta.mtime, meta.mtime);
+        return drain(data);
+      }
+      case 'character-device':
+      case 'block-device':
+        throw reject(`entry ${q(name)} is a ${h.type.replace('-', ' ')}`);
+      default:
+        throw new InvalidArgumentError(`Malformed layer: unsupported tar entry type: ${h.type}`);
+    }
+  }
+
+  /** Applies deferred directory metadata through O_NOFOLLOW descriptors. */
+  async finish(): Promise<void> {
+    for (const [rel, m] of this.dirMeta) {
+      const fh = await fsp.open(this.abs(rel), fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+      try {
+        if (this.chown) await fh.chown(m.uid, m.gid);
+        await fh.chmod(m.mode);
+        await fh.utimes(m.mtime, m.mtime);
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+
+  private abs(rel: string): string {
+    return rel === '' ? this.root : path.join(this.root, rel);
+  }
+
+  /**
+   * Makes sure each component of `parts` is a real directory, creating missing
+   * ones (0755) when `create`. Returns the relative path. A whiteout device in
+   * the way is replaced by an opaque directory: deleted-then-recreated. Only a
+   * directory entry itself (`replaceLast`) may replace a file or symlink.
+   */
+  private async dir(parts: string[], label: string, create: boolean, replaceLast = false): Promise<string> {
+    let rel = '';
+    for (const [i, part] of parts.entries()) {
+      rel = join(rel, part);
+      if (this.dirs.has(rel)) continue;
+      const abs = this.abs(rel);
+      const st = await lstatOrNull(abs);
+      const isLast = i === parts.length - 1;
+      if (st && !st.isDirectory()) {
+        // A later directory entry legitimately replaces what an earlier entry put there.
+        const replaceable = create && ((replaceLast && isLast) || st.isCharacterDevice());
+        if (!replaceable) {
+          throw reject(st.isSymbolicLink()
+            ? `${label} traverses symlink ${q(rel)}`
+            : `${label} needs ${q(rel)} to be a directory`);
+        }
+        await fsp.unlink(abs);
+      }
+      if (!st || !st.isDirectory()) {
+        if (!create) throw reject(`${label} refers to missing ${q(rel)}`);
+        await fsp.mkdir(abs, 0o755);
+        await fsp.chmod(abs, 0o755); // undo the umask; abs is the directory mkdir just made
+        if (st?.isCharacterDevice()) setxattr(abs, OPAQUE_XATTR, 'y');
+      }
+      this.dirs.add(rel);
+    }
+    return rel;
+  }
+
+  /** Creates the parents of a non-directory entry and clears its final path. */
+  private async prepare(parts: string[], entry: string): Promise<string> {
+    const rel = join(await this.dir(parts.slice(0, -1), `entry ${q(entry)}`, true), parts[parts.length - 1] as string);
+    const st = await lstatOrNull(this.abs(rel));
+    if (st?.isDirectory()) {
+      await fsp.rm(this.abs(rel), { recursive: true, force: true }); // rm never follows symlinks
+      for (const set of [this.dirs, this.dirMeta]) {
+        for (const key of set.keys()) if (key === rel || key.startsWith(`${rel}/`)) set.delete(key);
+      }
+    } else if (st) {
+      await fsp.unlink(this.abs(rel));
+    }
+    return rel;
+  }
+}
+
+/** Lexically resolves a tar name to components below the root; `/` and `./` prefixes are legal. */
+function normalise(name: string, label = `entry ${q(name)}`): string[] {
+  if (name.includes('\0')) throw reject(`${label} contains NUL`);
+  const out: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part !== '..') out.push(part);
+    else if (out.pop() === undefined) throw reject(`${label} escapes the layer root`);
+  }
+  return out;
+}
+
+async function writeAll(fh: fsp.FileHandle, data: AsyncIterable<Buffer>): Promise<void> {
+  for await (const chunk of data) {
+    for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+  }
+}
+
+async function drain(data: AsyncIterable<Buffer>): Promise<void> {
+  for await (const _ of data); // tar-stream stalls until every entry is consumed
+}
+
+async function lstatOrNull(p: string): Promise<Stats | null> {
+  try {
+    return await fsp.lstat(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+const join = (a: string, b: string): string => (a === '' ? b : `${a}/${b}`);
+const q = (s: string): string => JSON.stringify(s);
+const msg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+const reject = (detail: string): LayerSecurityError => new LayerSecurityError(`Layer rejected: ${detail}`);
+const isAbort = (e: unknown): boolean => e instanceof Error && e.name === 'AbortError';

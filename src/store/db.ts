@@ -1,0 +1,59 @@
+/**
+ * The daemon's metadata store: one SQLite database under the daemon root.
+ *
+ * Blobs (layers, configs, manifests) live in the content store on disk; this
+ * database holds what refers to them: images and their tags, unpacked layer
+ * snapshots, and containers with their persisted state. Every write is a
+ * single statement or an explicit transaction, so a `kill -9` of the daemon
+ * never leaves a half-written record.
+ */
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS images (
+  id TEXT PRIMARY KEY,            -- config digest, sha256:...
+  manifest_digest TEXT NOT NULL,
+  created TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  config TEXT NOT NULL,           -- the OCI image config JSON
+  layers TEXT NOT NULL            -- JSON array of layer chain ids, bottom first
+);
+CREATE TABLE IF NOT EXISTS tags (
+  name TEXT PRIMARY KEY,          -- normalised repo:tag
+  image_id TEXT NOT NULL REFERENCES images(id)
+);
+CREATE TABLE IF NOT EXISTS layers (
+  chain_id TEXT PRIMARY KEY,
+  diff_id TEXT NOT NULL,
+  parent TEXT,
+  dir INTEGER NOT NULL UNIQUE,    -- short directory number under <root>/l
+  size INTEGER NOT NULL,
+  digest TEXT NOT NULL,           -- blob digest as stored
+  blob_size INTEGER NOT NULL,
+  media_type TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS containers (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  image_id TEXT NOT NULL,
+  created TEXT NOT NULL,
+  spec TEXT NOT NULL,             -- ContainerConfig JSON (what the user asked for)
+  state TEXT NOT NULL             -- ContainerState JSON (what is)
+);
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`;
+
+export function openDb(path: string): Db {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  db.exec(SCHEMA);
+  return db;
+}

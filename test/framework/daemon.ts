@@ -1,0 +1,187 @@
+/**
+ * `TestDaemon`: a real vesseld on a private root and socket, driven through
+ * the real `vessel` CLI. Integration tests make one (or several, side by
+ * side) and count what is left behind with `leftovers()`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const VESSEL = path.join(REPO, 'bin', 'vessel');
+const VESSELD = path.join(REPO, 'bin', 'vesseld');
+/** Shared download cache so each test daemon does not fetch busybox-static again. */
+export const SHARED_CACHE = '/var/tmp/vessel-test-cache';
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface DaemonOptions {
+  runtime?: string;
+  extraArgs?: string[];
+}
+
+export class TestDaemon {
+  readonly root: string;
+  readonly socket: string;
+  readonly host: string;
+  #proc: ChildProcess | null = null;
+  #log = '';
+
+  constructor(readonly options: DaemonOptions = {}) {
+    this.root = mkdtempSync(path.join(os.tmpdir(), 'vt-'));
+    this.socket = path.join(this.root, 'api.sock');
+    this.host = `unix://${this.socket}`;
+  }
+
+  get cgroupParent(): string {
+    return `/vessel-${createHash('sha256').update(path.resolve(this.root, 'state')).digest('hex').slice(0, 8)}`;
+  }
+
+  get stateRoot(): string {
+    return path.join(this.root, 'state');
+  }
+
+  get log(): string {
+    return this.#log;
+  }
+
+  async start(): Promise<this> {
+    const args = ['--root', this.stateRoot, '--host', this.host, '--log-level', 'debug'];
+    if (this.options.runtime) args.push('--runtime', this.options.runtime);
+    args.push(...(this.options.extraArgs ?? []));
+    const proc = spawn(VESSELD, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, VESSEL_CACHE_DIR: SHARED_CACHE },
+      detached: true,
+    });
+    this.#proc = proc;
+    proc.stdout?.on('data', (d: Buffer) => (this.#log += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (this.#log += d.toString()));
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`vesseld exited early:\n${this.#log}`);
+      if (existsSync(this.socket) && (await this.cli(['version'])).code === 0) return this;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`vesseld did not come up:\n${this.#log}`);
+  }
+
+  get pid(): number {
+    return this.#proc?.pid ?? 0;
+  }
+
+  /** Runs the real CLI against this daemon. */
+  cli(args: string[], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+    return new Promise((resolve, reject) => {
+      const p = spawn(VESSEL, ['--host', this.host, ...args], {
+        stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        env: { ...process.env, ...options.env },
+      });
+      let stdout = '';
+      let stderr = '';
+      p.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      if (options.input !== undefined) p.stdin?.end(options.input);
+      const t = setTimeout(() => {
+        p.kill('SIGKILL');
+        reject(new Error(`vessel ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
+      }, options.timeoutMs ?? 120_000);
+      p.on('close', (code) => {
+        clearTimeout(t);
+        resolve({ code: code ?? 255, stdout, stderr });
+      });
+    });
+  }
+
+  /** Like cli() but fails the test with the output when the command fails. */
+  async ok(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.cli(args, options);
+    if (r.code !== 0) throw new Error(`vessel ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  async ensureBusybox(): Promise<void> {
+    if ((await this.cli(['image', 'inspect', 'busybox'])).code !== 0) {
+      await this.ok(['image', 'bootstrap', 'busybox', '--quiet'], { timeoutMs: 300_000 });
+    }
+  }
+
+  /** Graceful stop (SIGTERM); containers keep running. */
+  async stop(): Promise<void> {
+    const p = this.#proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await exited;
+  }
+
+  /** Simulates a crash. */
+  async kill9(): Promise<void> {
+    const p = this.#proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  /** What this daemon holds on the host: mounts, cgroups, runtime state, conmon processes. */
+  leftovers(): { mounts: string[]; cgroups: string[]; runtimeState: string[]; conmons: number[]; containerDirs: string[] } {
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4] ?? '')
+      .filter((m) => m.startsWith(this.root));
+    const cgroups: string[] = [];
+    for (const ctl of ['memory', 'pids', 'cpu', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset', 'systemd', 'unified', '']) {
+      const dir = path.join('/sys/fs/cgroup', ctl, this.cgroupParent);
+      if (existsSync(dir)) {
+        for (const e of readdirSync(dir)) {
+          if (statSync(path.join(dir, e)).isDirectory()) cgroups.push(path.join(dir, e));
+        }
+      }
+    }
+    const runtimeDir = path.join(this.stateRoot, 'run', 'runtime');
+    const runtimeState: string[] = [];
+    if (existsSync(runtimeDir)) {
+      for (const rt of readdirSync(runtimeDir)) {
+        for (const e of readdirSync(path.join(runtimeDir, rt))) runtimeState.push(`${rt}/${e}`);
+      }
+    }
+    const conmons: number[] = [];
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmd.startsWith('/usr/bin/conmon') && cmd.includes(this.stateRoot)) conmons.push(Number(pid));
+      } catch {
+        /* gone */
+      }
+    }
+    const cdir = path.join(this.stateRoot, 'containers');
+    const containerDirs = existsSync(cdir) ? readdirSync(cdir) : [];
+    return { mounts, cgroups, runtimeState, conmons, containerDirs };
+  }
+
+  /** Stops everything this daemon made and removes its root. */
+  async destroy(): Promise<void> {
+    if (this.#proc && this.#proc.exitCode === null) {
+      const ids = (await this.cli(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+      if (ids.length) await this.cli(['rm', '-f', ...ids]);
+      await this.stop();
+    }
+    for (const pid of this.leftovers().conmons) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    for (const m of this.leftovers().mounts.reverse()) spawnSync('umount', ['-l', m]);
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
