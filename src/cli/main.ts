@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, formatFlags, type FlagSpec } from './args.js';
 import type { Command, CommandTable } from './command.js';
 import { errorMessage } from '../core/errors.js';
+import { UsageError } from './errors.js';
 
 type Loader = () => Promise<{ commands: CommandTable }>;
 
@@ -85,6 +86,7 @@ const ALIASES: Record<string, string> = {
 const GLOBAL_FLAGS: FlagSpec[] = [
   { long: 'host', short: 'H', type: 'string', value: 'string', help: 'Daemon socket to connect to (unix:///path or tcp://host:port)' },
   { long: 'version', short: 'v', type: 'bool', help: 'Print version information and quit' },
+  { long: 'help', short: 'h', type: 'bool', help: 'Print usage' },
 ];
 
 const EXIT_NOTES = `Exit status:
@@ -123,7 +125,6 @@ Aliases: ${Object.entries(ALIASES).map(([a, c]) => `${a} = ${c}`).join(', ')};
 
 Global Options:
 ${formatFlags(GLOBAL_FLAGS)}
-  -h, --help             Print usage
 
 The daemon address comes from --host, else $VESSEL_HOST, else unix:///run/vessel/vessel.sock.
 
@@ -133,8 +134,24 @@ Run 'vessel COMMAND --help' for more information on a command.
 `;
 }
 
+/** `vessel image` / `vessel container` without a subcommand list what is available. */
+const GROUPS = ['image', 'container', 'system'];
+
+function groupHelp(group: string): string {
+  const names =
+    group === 'container'
+      ? Object.keys(COMMANDS).filter((n) => COMMANDS[n]?.group === 'Container' || ['run', 'exec', 'ps'].includes(n))
+      : group === 'system'
+        ? ['info', 'version']
+        : Object.keys(COMMANDS).filter((n) => n.startsWith(`${group} `));
+  const width = Math.max(...names.map((n) => n.length)) + 3;
+  const rows = names.map((n) => `  ${n.replace(/^\S+ /, '').padEnd(width)}${COMMANDS[n]?.summary ?? ''}`);
+  return `Usage:  vessel ${group} COMMAND\n\nCommands:\n${rows.join('\n')}\n\nRun 'vessel ${group} COMMAND --help' for more information on a command.\n`;
+}
+
 function commandHelp(name: string, cmd: Command): string {
-  const opts = cmd.flags.length ? `\nOptions:\n${formatFlags(cmd.flags)}\n` : '';
+  const help: FlagSpec = { long: 'help', type: 'bool', help: 'Print usage' };
+  const opts = `\nOptions:\n${formatFlags([...cmd.flags, help])}\n`;
   const notes = cmd.notes ? `\n${cmd.notes}\n` : '';
   return `Usage:  vessel ${name} ${cmd.usage}\n\n${cmd.summary}\n${opts}${notes}\n${EXIT_NOTES}\n`;
 }
@@ -180,14 +197,18 @@ async function main(argv: string[]): Promise<never> {
       return finish(0);
     }
     const words = global.positionals;
-    if (global.help || words.length === 0 || (words.length === 1 && words[0] === 'help')) {
+    if (global.bool('help') || words.length === 0 || (words.length === 1 && words[0] === 'help')) {
       process.stdout.write(mainHelp());
       return finish(0);
     }
     const found = resolve(words[0] === 'help' ? [...words.slice(1), '--help'] : words);
+    if (!found && GROUPS.includes(words[0] as string) && (words.length === 1 || words[1] === '--help' || words[1] === '-h')) {
+      process.stdout.write(groupHelp(words[0] as string));
+      return finish(0);
+    }
     if (!found) {
       const what = words[0] === 'image' || words[0] === 'container' ? words.slice(0, 2).join(' ') : words[0];
-      throw new (await import('./errors.js')).UsageError(`unknown command: "${what}" (see 'vessel --help')`);
+      throw new UsageError(`unknown command: "${what}" (see 'vessel --help')`);
     }
     const entry = COMMANDS[found.name] as Entry;
     const { commands } = await entry.loader();
@@ -202,7 +223,6 @@ async function main(argv: string[]): Promise<never> {
     }
     const n = args.positionals.length;
     if (n < (cmd.minArgs ?? 0) || (cmd.maxArgs !== undefined && n > cmd.maxArgs)) {
-      const { UsageError } = await import('./errors.js');
       const need =
         cmd.maxArgs === undefined
           ? `at least ${cmd.minArgs} argument${cmd.minArgs === 1 ? '' : 's'}`

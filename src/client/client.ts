@@ -216,9 +216,17 @@ function writeBody(req: http.ClientRequest, body: unknown): void {
 export function readAll(stream: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    let ended = false;
     stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
+    stream.on('end', () => {
+      ended = true;
+      resolve(Buffer.concat(chunks));
+    });
+    stream.on('error', (e) => reject(new UnavailableError(`connection to the daemon failed: ${e.message}`, { cause: e })));
+    // A connection dropped mid-body must not leave the caller waiting forever.
+    stream.on('close', () => {
+      if (!ended) reject(new UnavailableError('connection to the daemon closed before the response was complete'));
+    });
   });
 }
 

@@ -10,6 +10,8 @@ import type { ContainerPaths } from './paths.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 import { effectiveProcess, parseBind } from './run-config.js';
 import { buildSpec, type OciMount, type OciSpec } from './spec.js';
+import { capsFromMask } from './capabilities.js';
+import { readFileSync } from 'node:fs';
 import { resolveUser } from './user.js';
 
 export interface BundleInput {
@@ -20,6 +22,16 @@ export interface BundleInput {
   cgroupsPath: string;
   hostRlimits: { nofile: { soft: number; hard: number }; nproc: { soft: number; hard: number } };
   cgroupVersion: 1 | 2;
+}
+
+let daemonCaps: string[] | null = null;
+/** The daemon's own bounding set: a container can never be given more. */
+function daemonCapabilities(): string[] {
+  if (!daemonCaps) {
+    const m = /CapBnd:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+    daemonCaps = capsFromMask(BigInt(`0x${m?.[1] ?? '0'}`));
+  }
+  return daemonCaps;
 }
 
 export function containerHostname(c: ContainerRecord): string {
@@ -66,6 +78,7 @@ export async function prepareBundle(input: BundleInput): Promise<{ spec: OciSpec
       terminal: proc.tty,
       capAdd: hc.CapAdd ?? [],
       capDrop: hc.CapDrop ?? [],
+      availableCapabilities: daemonCapabilities(),
       noNewPrivileges: secOpts.some((o) => o === 'no-new-privileges' || o === 'no-new-privileges:true' || o === 'no-new-privileges=true'),
       ...(secOpts.includes('seccomp=unconfined') || secOpts.includes('seccomp:unconfined') ? { seccomp: 'unconfined' as const } : {}),
       cgroupsPath: input.cgroupsPath,

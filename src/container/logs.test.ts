@@ -407,7 +407,8 @@ test('reads back stdout and stderr of a real container run by conmon and runc', 
     }
     try {
       const conmonPid = Number((await readFile(conmonPidFile, 'utf8')).trim());
-      if (conmonPid > 1) process.kill(conmonPid, 'SIGKILL');
+      // Only if that pid is still conmon: it normally exits with the container, and pids get reused.
+      if (conmonPid > 1 && (await readFile(`/proc/${conmonPid}/comm`, 'utf8')).trim() === 'conmon') process.kill(conmonPid, 'SIGKILL');
     } catch {
       // conmon exits by itself once the container is gone
     }

@@ -21,6 +21,7 @@ import {
   errorMessage,
 } from '../core/errors.js';
 import type { ImageStore } from '../image/image-store.js';
+import { log } from '../core/log.js';
 import type { Db } from '../store/db.js';
 import { AttachConnection } from './attach.js';
 import { AttachSession, type AttachOptions } from './attach-session.js';
@@ -193,6 +194,7 @@ export class ContainerManager extends EventEmitter {
       runtime.check();
       await fs.rm(`${this.paths.exits}/${id}`, { force: true });
       await fs.rm(`${p.persist}/oom`, { force: true });
+      const t0 = performance.now();
       const bundle = await prepareBundle({
         container: c,
         image,
@@ -202,6 +204,7 @@ export class ContainerManager extends EventEmitter {
         hostRlimits: this.options.hostRlimits,
         cgroupVersion: this.options.cgroupVersion,
       });
+      const t1 = performance.now();
       const { pid } = await conmonCreate({
         id,
         uuid: id,
@@ -220,7 +223,9 @@ export class ContainerManager extends EventEmitter {
       });
       for (const session of this.#pendingAttach.get(id) ?? []) this.#connect(c, session);
       this.#pendingAttach.delete(id);
+      const t2 = performance.now();
       await runtime.start(id);
+      log.debug('container started', { id: id.slice(0, 12), bundleMs: Math.round(t1 - t0), createMs: Math.round(t2 - t1), startMs: Math.round(performance.now() - t2) });
       const conmonPid = Number((await fs.readFile(p.conmonPidFile, 'utf8').catch(() => '0')).trim()) || 0;
       c.state = {
         ...c.state,

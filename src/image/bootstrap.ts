@@ -45,7 +45,14 @@ async function bootstrapBusybox(store: ImageStore, tag: string, options: Bootstr
   let deb = (await fs.readdir(debDir)).find((f) => f.startsWith('busybox-static_') && f.endsWith('.deb'));
   if (!deb || options.refresh) {
     progress?.({ status: 'Downloading busybox-static from the Debian mirror' });
-    await run('apt-get', ['download', '-q', 'busybox-static'], { cwd: debDir, timeoutMs: 300_000 });
+    // Download beside the cache and rename in, so concurrent bootstraps never see a partial file.
+    const dl = await fs.mkdtemp(path.join(options.cacheDir, 'dl-'));
+    try {
+      await run('apt-get', ['download', '-q', 'busybox-static'], { cwd: dl, timeoutMs: 300_000 });
+      for (const f of await fs.readdir(dl)) await fs.rename(path.join(dl, f), path.join(debDir, f));
+    } finally {
+      await fs.rm(dl, { recursive: true, force: true });
+    }
     deb = (await fs.readdir(debDir)).find((f) => f.startsWith('busybox-static_') && f.endsWith('.deb'));
   } else {
     progress?.({ status: `Using cached ${deb}` });
@@ -105,16 +112,31 @@ async function bootstrapDebian(store: ImageStore, suite: string, options: Bootst
   const { progress } = options;
   const archives = path.join(options.cacheDir, 'apt-archives');
   await fs.mkdir(archives, { recursive: true });
+  const cached = path.join(options.cacheDir, 'rootfs', `debian-${suite}.tar`);
+  const config = { Env: [`PATH=${DEFAULT_PATH}`], Cmd: ['bash'] };
+  const meta = {
+    tag: `debian:${suite}`,
+    config,
+    createdBy: `vessel image bootstrap debian:${suite} (mmdebstrap --variant=minbase)`,
+    comment: 'Bootstrapped with mmdebstrap from the host apt sources',
+    ...(progress ? { progress } : {}),
+  };
+  if (!options.refresh && existsSync(cached)) {
+    const built = (await fs.stat(cached)).mtime.toISOString().slice(0, 10);
+    progress?.({ status: `Using the cached ${suite} root filesystem built ${built} (--refresh rebuilds it)` });
+    return importRootfs(store, createReadStream(cached), meta);
+  }
   const work = await fs.mkdtemp(path.join(options.cacheDir, 'debian-'));
   try {
     const tar = path.join(work, 'rootfs.tar');
     const args = ['--variant=minbase', '--mode=root', '--format=tar', '--quiet'];
     // Reuse and refill the package cache around the download (mmdebstrap's
-    // documented hook pattern), so only changed packages are fetched again.
-    if (!options.refresh) args.push(`--setup-hook=mkdir -p "$1"/var/cache/apt/archives && cp -a ${archives}/. "$1"/var/cache/apt/archives/ 2>/dev/null || true`);
+    // documented hook pattern), so a rebuild fetches only what changed.
+    args.push(`--setup-hook=mkdir -p "$1"/var/cache/apt/archives && cp -a ${archives}/. "$1"/var/cache/apt/archives/ 2>/dev/null || true`);
     args.push(`--customize-hook=cp -a "$1"/var/cache/apt/archives/*.deb ${archives}/ 2>/dev/null || true`);
     args.push('--customize-hook=rm -f "$1"/var/cache/apt/archives/*.deb');
-    args.push('--skip=cleanup/apt/cache');
+    // Device nodes are created by the runtime at start; a layer must not carry them.
+    args.push('--skip=cleanup/apt/cache', '--skip=output/dev');
     args.push(suite, tar);
     const sources = '/etc/apt/sources.list.d/debian.sources';
     if (suite === hostSuite() && existsSync(sources)) args.push(sources);
@@ -125,13 +147,10 @@ async function bootstrapDebian(store: ImageStore, suite: string, options: Bootst
     } finally {
       clearInterval(ticker);
     }
-    return await importRootfs(store, createReadStream(tar), {
-      tag: `debian:${suite}`,
-      config: { Env: [`PATH=${DEFAULT_PATH}`], Cmd: ['bash'] },
-      createdBy: `vessel image bootstrap debian:${suite} (mmdebstrap --variant=minbase)`,
-      comment: 'Bootstrapped with mmdebstrap from the host apt sources',
-      ...(progress ? { progress } : {}),
-    });
+    const image = await importRootfs(store, createReadStream(tar), meta);
+    await fs.mkdir(path.dirname(cached), { recursive: true });
+    await fs.rename(tar, cached);
+    return image;
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }

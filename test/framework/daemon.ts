@@ -66,11 +66,21 @@ export class TestDaemon {
     proc.stderr?.on('data', (d: Buffer) => (this.#log += d.toString()));
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      if (proc.exitCode !== null) throw new Error(`vesseld exited early:\n${this.#log}`);
+      if (!TestDaemon.#alive(proc)) throw new Error(`vesseld exited early:\n${this.#log}`);
       if (existsSync(this.socket) && (await this.cli(['version'])).code === 0) return this;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`vesseld did not come up:\n${this.#log}`);
+  }
+
+  /** A child that was killed by a signal has exitCode null but a signalCode. */
+  static #alive(p: ChildProcess): boolean {
+    return p.exitCode === null && p.signalCode === null;
+  }
+
+  /** Whether this daemon's vesseld process is running. */
+  get running(): boolean {
+    return !!this.#proc && TestDaemon.#alive(this.#proc);
   }
 
   get pid(): number {
@@ -116,16 +126,27 @@ export class TestDaemon {
   /** Graceful stop (SIGTERM); containers keep running. */
   async stop(): Promise<void> {
     const p = this.#proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || !TestDaemon.#alive(p)) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGTERM');
     await exited;
   }
 
+  /**
+   * Starts vesseld again on the same root and socket (after `stop()` or
+   * `kill9()`), as an administrator restarting the daemon would.
+   */
+  async restart(): Promise<this> {
+    const p = this.#proc;
+    if (p && TestDaemon.#alive(p)) throw new Error('restart(): vesseld is still running; stop() or kill9() it first');
+    this.#log += '\n---- restart ----\n';
+    return this.start();
+  }
+
   /** Simulates a crash. */
   async kill9(): Promise<void> {
     const p = this.#proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || !TestDaemon.#alive(p)) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await exited;
@@ -169,10 +190,16 @@ export class TestDaemon {
 
   /** Stops everything this daemon made and removes its root. */
   async destroy(): Promise<void> {
-    if (this.#proc && this.#proc.exitCode === null) {
+    if (this.#proc && TestDaemon.#alive(this.#proc)) {
       const ids = (await this.cli(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
       if (ids.length) await this.cli(['rm', '-f', ...ids]);
       await this.stop();
+    }
+    // Containers a crashed (or never restarted) daemon left running.
+    const runtimeDir = path.join(this.stateRoot, 'run', 'runtime');
+    for (const entry of this.leftovers().runtimeState) {
+      const [rt, id] = entry.split('/') as [string, string];
+      spawnSync(rt === 'crun' ? 'crun' : 'runc', ['--root', path.join(runtimeDir, rt), 'delete', '--force', id], { stdio: 'ignore', timeout: 30_000 });
     }
     for (const pid of this.leftovers().conmons) {
       try {
@@ -182,6 +209,12 @@ export class TestDaemon {
       }
     }
     for (const m of this.leftovers().mounts.reverse()) spawnSync('umount', ['-l', m]);
+    for (const cg of this.leftovers().cgroups.reverse()) spawnSync('rmdir', [cg]);
+    // The daemon's (by then empty) cgroup parents.
+    for (const ctl of ['memory', 'pids', 'cpu', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset', 'systemd', 'unified', 'net_cls', 'net_prio', 'perf_event', 'hugetlb', 'rdma', 'misc']) {
+      const dir = path.join('/sys/fs/cgroup', ctl, this.cgroupParent);
+      if (existsSync(dir)) spawnSync('rmdir', [dir]);
+    }
     rmSync(this.root, { recursive: true, force: true });
   }
 }
