@@ -35,6 +35,19 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 type Cleanup = { name: string; fn: () => Promise<void> | void };
 const cleanups: Cleanup[] = [];
 let cleaning: Promise<void> | null = null;
+/** Set by the first signal; until cleanup starts, new work (spawns, requests) is refused. */
+let interrupted = false;
+
+export class Interrupted extends Error {
+  constructor() {
+    super('interrupted');
+  }
+}
+
+/** Throws once a signal arrived and cleanup has not begun: the bench stops starting new work. */
+export function checkInterrupted(): void {
+  if (interrupted && !cleaning) throw new Interrupted();
+}
 
 /** Registers an undo step; steps run in reverse order, each at most once. */
 export function onCleanup(name: string, fn: () => Promise<void> | void): () => void {
@@ -64,33 +77,46 @@ export function runCleanups(): Promise<void> {
 
 /**
  * Runs `main` with the cleanup stack armed: a normal end, an exception,
- * SIGINT, SIGTERM or SIGHUP all undo everything registered. A third signal
- * during cleanup gives up and exits at once.
+ * SIGINT, SIGTERM or SIGHUP all undo everything registered. On a signal the
+ * step in flight is allowed to finish (up to 20 s; a terminal Ctrl-C also
+ * reaches the child it is waiting for) and nothing new is started, so cleanup
+ * never races the bench. A third signal gives up and exits at once.
  */
 export function runMain(main: () => Promise<number | void>): void {
   let signals = 0;
+  let settled: Promise<unknown> = Promise.resolve();
+  const finish = async (code: number) => {
+    await runCleanups();
+    process.exit(code);
+  };
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
+    interrupted = true;
     if (signals === 1) {
-      note(`\n${sig}: cleaning up (press Ctrl-C twice more to abandon cleanup)`);
-      void runCleanups().then(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+      note(`\n${sig}: stopping and cleaning up (press Ctrl-C twice more to abandon cleanup)`);
+      void Promise.race([settled, sleep(20_000)]).then(() => finish(sig === 'SIGINT' ? 130 : 143));
     } else if (signals >= 3) {
       note('cleanup abandoned; leftovers may remain under /tmp/vessel-bench-*');
       process.exit(1);
     }
   };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
-  main().then(
+  process.on('unhandledRejection', (e: unknown) => {
+    if (interrupted) return; // pieces torn down by the interruption
+    note(`error (unhandled): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    void finish(1);
+  });
+  const p = main().then(
     async (code) => {
-      await runCleanups();
-      process.exit(typeof code === 'number' ? code : 0);
+      if (!interrupted) await finish(typeof code === 'number' ? code : 0);
     },
     async (e: unknown) => {
-      note(`error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-      await runCleanups();
-      process.exit(1);
+      if (interrupted) return; // the signal handler cleans up and exits
+      note(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      await finish(1);
     },
   );
+  settled = p;
 }
 
 // ---- processes ------------------------------------------------------------
@@ -113,6 +139,7 @@ export function execTimed(
   args: string[],
   opts: { capture?: boolean; env?: NodeJS.ProcessEnv; timeoutMs?: number; detached?: boolean } = {},
 ): Promise<Exec> {
+  if (interrupted && !cleaning) return Promise.reject(new Interrupted());
   return new Promise((resolve, reject) => {
     const stdio: StdioOptions = ['ignore', opts.capture ? 'pipe' : 'ignore', 'pipe'];
     const t0 = performance.now();
@@ -248,6 +275,7 @@ export class Api {
 
   /** Sends a request; resolves once the response headers arrive (body still streaming). */
   begin(method: string, urlPath: string, body?: unknown): Promise<http.IncomingMessage> {
+    if (interrupted && !cleaning) return Promise.reject(new Interrupted());
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const req = http.request(
@@ -324,6 +352,7 @@ export class BenchDaemon {
     this.socket = path.join(this.dir, 'api.sock');
     this.host = `unix://${this.socket}`;
     this.api = new Api(this.socket);
+    note(`private daemon root ${this.dir} (cgroup parent ${this.cgroupParent})`);
     onCleanup(`daemon ${this.dir}`, () => this.destroy());
   }
 
@@ -343,6 +372,8 @@ export class BenchDaemon {
     const proc = spawn(VESSELD, ['--root', this.stateRoot, '--host', this.host, '--log-level', 'debug'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, VESSEL_CACHE_DIR: SHARED_CACHE },
+      // Its own temp dir as cwd: anything a helper drops in the cwd (conmon pidfile-<id>) goes away with it.
+      cwd: this.dir,
       detached: true, // its own process group: a terminal Ctrl-C reaches only the bench, which then cleans up
     });
     this.proc = proc;

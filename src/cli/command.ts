@@ -6,7 +6,6 @@
 import { VesselClient } from '../client/client.js';
 import { NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
-import { UsageError } from './errors.js';
 
 export interface CommandContext {
   /** Daemon address, e.g. unix:///run/vessel/vessel.sock. */
@@ -79,12 +78,6 @@ export class AggregateFailure extends VesselError {
   override name = 'AggregateFailure';
   constructor(readonly messages: string[]) {
     super(messages.join('; '));
-  }
-}
-
-export function requireArgs(args: ParsedArgs, min: number, invokedAs: string): void {
-  if (args.positionals.length < min) {
-    throw new UsageError(`"vessel ${invokedAs}" requires at least ${min} argument${min === 1 ? '' : 's'} (see 'vessel ${invokedAs} --help')`);
   }
 }
 

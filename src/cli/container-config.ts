@@ -105,6 +105,8 @@ export function buildCreateRequest(args: ParsedArgs, lookup?: EnvLookup): Create
     NanoCpus: args.has('cpus') ? parseCpus(args.str('cpus') as string) : 0,
     CpuShares: args.int('cpu-shares') ?? 0,
     PidsLimit: args.int('pids-limit') ?? null,
+    // The initial terminal size, so the first output is laid out right (as Docker's CLI does).
+    ConsoleSize: args.bool('tty') && process.stdout.isTTY ? [process.stdout.rows, process.stdout.columns] : [0, 0],
   };
 
   return {

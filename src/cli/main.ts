@@ -6,11 +6,11 @@
  * Every failure ends here as exactly one `vessel: <message>` line on stderr
  * (no stack traces unless VESSEL_DEBUG is set) and a non-zero exit status.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs, formatFlags, type FlagSpec } from './args.js';
 import type { Command, CommandTable } from './command.js';
 import { errorMessage } from '../core/errors.js';
 import { UsageError } from './errors.js';
+import { API_VERSION, VERSION } from '../version.js';
 
 type Loader = () => Promise<{ commands: CommandTable }>;
 
@@ -95,13 +95,19 @@ const EXIT_NOTES = `Exit status:
   daemon (including usage errors) and otherwise exit with the container's own
   status (126/127 when its command cannot be invoked or found).`;
 
-function clientVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
+/** Wraps a comma-separated list at ~90 columns without splitting entries. */
+function wrap(items: string[], indent: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const item of items) {
+    if (line && line.length + item.length > 88) {
+      lines.push(line);
+      line = '';
+    }
+    line += line ? ` ${item},` : `${item},`;
   }
+  lines.push(line);
+  return lines.map((l) => indent + l).join('\n');
 }
 
 function mainHelp(): string {
@@ -120,8 +126,9 @@ function mainHelp(): string {
 A platform for containers and virtual machines (a client of vesseld's Docker Engine API)
 
 ${sections}
-Aliases: ${Object.entries(ALIASES).map(([a, c]) => `${a} = ${c}`).join(', ')};
-         "container X" = X for every container command.
+Aliases:
+${wrap(Object.entries(ALIASES).map(([a, c]) => `${a} = ${c}`), '  ')}
+  and "container X" = X for every container command.
 
 Global Options:
 ${formatFlags(GLOBAL_FLAGS)}
@@ -193,7 +200,7 @@ async function main(argv: string[]): Promise<never> {
   try {
     const global = parseArgs(GLOBAL_FLAGS, argv, { interspersed: false });
     if (global.bool('version')) {
-      process.stdout.write(`Vessel version ${clientVersion()}, API ${'1.41'}\n`);
+      process.stdout.write(`Vessel version ${VERSION}, API ${API_VERSION}\n`);
       return finish(0);
     }
     const words = global.positionals;

@@ -28,7 +28,7 @@ export interface Template {
 
 export function parseTemplate(src: string): Template {
   const nodes = parseNodes(tokenize(src), { i: 0 }, false);
-  return { execute: (data) => run(nodes.body, data, data) };
+  return { execute: (data) => run(nodes.body, data) };
 }
 
 type Piece = { t: 'text'; s: string } | { t: 'action'; s: string };
@@ -130,18 +130,18 @@ function parseArg(w: string): Arg {
   throw new TemplateError(`template: function "${w}" not defined`);
 }
 
-function run(nodes: Node[], dot: unknown, root: unknown): string {
+function run(nodes: Node[], dot: unknown): string {
   let out = '';
   for (const n of nodes) {
     if (n.t === 'text') out += n.s;
     else if (n.t === 'action') out += show(evalPipe(n.pipe, dot));
     else {
       const v = evalPipe(n.pipe, dot);
-      if (n.t === 'if') out += run(truthy(v) ? n.body : n.orElse, dot, root);
-      else if (n.t === 'with') out += truthy(v) ? run(n.body, v, root) : run(n.orElse, dot, root);
+      if (n.t === 'if') out += run(truthy(v) ? n.body : n.orElse, dot);
+      else if (n.t === 'with') out += truthy(v) ? run(n.body, v) : run(n.orElse, dot);
       else {
         const items = Array.isArray(v) ? v : isObject(v) ? sortedKeys(v).map((k) => v[k]) : [];
-        out += items.length ? items.map((item) => run(n.body, item, root)).join('') : run(n.orElse, dot, root);
+        out += items.length ? items.map((item) => run(n.body, item)).join('') : run(n.orElse, dot);
       }
     }
   }

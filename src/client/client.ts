@@ -18,7 +18,9 @@ import {
   type VesselError,
 } from '../core/errors.js';
 
-export const API_VERSION = '1.41';
+import { API_VERSION, VERSION } from '../version.js';
+
+export { API_VERSION };
 export const DEFAULT_HOST = 'unix:///run/vessel/vessel.sock';
 
 export type Endpoint = { kind: 'unix'; socketPath: string } | { kind: 'tcp'; hostname: string; port: number };
@@ -166,7 +168,7 @@ export class VesselClient {
   ): http.ClientRequest {
     const headers: Record<string, string> = {
       Host: 'vessel',
-      'User-Agent': 'Vessel-Client (linux)',
+      'User-Agent': `Vessel-Client/${VERSION} (${process.platform})`,
       ...extra,
       ...opts.headers,
     };

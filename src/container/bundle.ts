@@ -34,6 +34,12 @@ function daemonCapabilities(): string[] {
   return daemonCaps;
 }
 
+function consoleSize(v: unknown): { consoleSize?: { height: number; width: number } } {
+  if (!Array.isArray(v) || v.length !== 2) return {};
+  const [height, width] = v.map(Number) as [number, number];
+  return height > 0 && width > 0 ? { consoleSize: { height, width } } : {};
+}
+
 export function containerHostname(c: ContainerRecord): string {
   return c.spec.Config.Hostname || c.id.slice(0, 12);
 }
@@ -76,6 +82,8 @@ export async function prepareBundle(input: BundleInput): Promise<{ spec: OciSpec
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       hostname,
       terminal: proc.tty,
+      ...consoleSize(hc.ConsoleSize),
+      ...(typeof hc.ShmSize === 'number' && hc.ShmSize > 0 ? { shmSize: hc.ShmSize } : {}),
       capAdd: hc.CapAdd ?? [],
       capDrop: hc.CapDrop ?? [],
       availableCapabilities: daemonCapabilities(),

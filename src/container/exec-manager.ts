@@ -29,6 +29,7 @@ export interface ExecConfig {
   AttachStdout?: boolean;
   AttachStderr?: boolean;
   Privileged?: boolean;
+  ConsoleSize?: [number, number] | null;
 }
 
 interface ExecRecord {
@@ -110,7 +111,8 @@ export class ExecManager {
       const u = await resolveUser(p.rootfs, e.config.User);
       proc.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
     }
-    if (e.config.Tty) proc.consoleSize = undefined;
+    const [height = 0, width = 0] = e.config.ConsoleSize ?? [];
+    proc.consoleSize = e.config.Tty && height > 0 && width > 0 ? { height, width } : undefined;
     const specPath = path.join(e.dir, 'process.json');
     await fs.writeFile(specPath, JSON.stringify(proc));
     const session = new AttachSession({ ...options, stdin: !!e.config.AttachStdin });

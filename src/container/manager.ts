@@ -404,7 +404,8 @@ export class ContainerManager extends EventEmitter {
     const runtime = this.runtimeFor(c);
     let firstError: unknown = null;
     try {
-      if (existsSync(runtime.binary)) await runtime.delete(c.id);
+      // Skipping the runtime call when it holds no state keeps `rm` of an exited container cheap.
+      if (existsSync(runtime.binary) && existsSync(`${runtime.root}/${c.id}`)) await runtime.delete(c.id);
     } catch (e) {
       firstError = e;
     }

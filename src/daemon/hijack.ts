@@ -19,6 +19,40 @@ export interface RawStream {
   onClose(cb: () => void): void;
 }
 
+/**
+ * The body of an Upgrade request. Node hands it over as the first bytes of the
+ * raw socket, so take exactly Content-Length bytes; the rest is stdin.
+ */
+export async function takeUpgradeBody(ctx: RequestContext): Promise<Buffer> {
+  const up = ctx.upgrade;
+  if (!up) return Buffer.alloc(0);
+  const length = Number(ctx.req.headers['content-length'] ?? 0);
+  if (!length) return Buffer.alloc(0);
+  let buf = up.head;
+  if (buf.length < length) {
+    const socket = up.socket;
+    const chunks: Buffer[] = [buf];
+    let have = buf.length;
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer) => {
+        chunks.push(d);
+        have += d.length;
+        if (have >= length) {
+          socket.off('data', onData);
+          socket.pause();
+          resolve();
+        }
+      };
+      socket.on('data', onData);
+      socket.once('error', reject);
+      socket.once('end', () => resolve());
+    });
+    buf = Buffer.concat(chunks);
+  }
+  up.head = buf.subarray(length);
+  return buf.subarray(0, length);
+}
+
 export function hijack(ctx: RequestContext, tty: boolean): RawStream {
   const contentType = tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
   if (ctx.upgrade) {
@@ -26,7 +60,6 @@ export function hijack(ctx: RequestContext, tty: boolean): RawStream {
     socket.write(
       `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
     );
-    const head = ctx.upgrade.head;
     socket.on('error', () => {});
     // The client may half-close its side (stdin EOF) and still read output.
     (socket as Duplex & { allowHalfOpen?: boolean }).allowHalfOpen = true;
@@ -38,8 +71,10 @@ export function hijack(ctx: RequestContext, tty: boolean): RawStream {
         if (!socket.destroyed) socket.end();
       },
       onData: (cb) => {
-        if (head.length) setImmediate(() => cb(head));
+        const rest = ctx.upgrade!.head;
+        if (rest.length) setImmediate(() => cb(rest));
         socket.on('data', cb);
+        socket.resume();
       },
       onEnd: (cb) => {
         socket.once('end', cb);

@@ -2,25 +2,21 @@
  * Unpacks one OCI image layer (a tar, plain or gzip) into a fresh snapshot
  * directory that overlayfs later stacks as a lowerdir.
  *
- * Layers come from registries and users, so every entry is hostile until
- * proven otherwise. Node has no openat(), so confinement works like this:
- * names are normalised lexically (never handing `..` to the kernel), every
- * parent component is checked with lstat (a symlink there is a rejection, not
- * something to follow; verified directories are cached and the cache is
- * invalidated whenever this code removes something), and the final component
- * is only ever touched by calls that do not follow it (O_NOFOLLOW open, mkdir,
- * symlink, link, mknod, unlink, lchown, lutimes, lsetxattr). Symlinks may
- * point anywhere because nothing is ever written through them.
+ * Every entry is hostile until proven otherwise. Node has no openat(), so
+ * confinement is: names are normalised lexically (`..` never reaches the
+ * kernel); every parent component is lstat-checked and a symlink there is a
+ * rejection, never followed (verified directories are cached; the cache is
+ * invalidated whenever this code removes something); the final component is
+ * only touched by calls that do not follow it (O_NOFOLLOW open, mkdir, symlink,
+ * link, mknod, unlink, lchown, lutimes, lsetxattr). So symlinks may point
+ * anywhere: nothing is ever written through them.
  *
- * Whiteouts are converted to overlayfs's native format because each layer is
- * mounted as its own lowerdir: `.wh.NAME` becomes a 0:0 character device and
- * `.wh..wh..opq` becomes `trusted.overlay.opaque=y` on its directory.
- *
- * Decisions: device nodes are rejected (an image has no business shipping
- * them; the runtime provides /dev); fifos are allowed (harmless, and some
- * distro images carry one); aufs metadata (`.wh..wh.plnk`, `.wh..wh.aufs`...)
- * is skipped, as Docker's overlay driver does. Ownership is applied only when
- * running as root, since an unprivileged unpack cannot chown anyway.
+ * Whiteouts become overlayfs's own format, as each layer is a separate
+ * lowerdir: `.wh.NAME` a 0:0 character device, `.wh..wh..opq` the xattr
+ * `trusted.overlay.opaque=y`. Device nodes are rejected (the runtime provides
+ * /dev); fifos are allowed (harmless; some distro images ship one); aufs
+ * metadata (`.wh..wh.plnk`...) is skipped, as Docker's overlay driver does.
+ * Ownership is applied only as root, where chown is possible.
  *
  * Per-entry syscalls are synchronous on purpose: a rootfs is tens of thousands
  * of tiny lstat/open/chown/utimes calls, and a thread-pool round trip for each
@@ -38,19 +34,14 @@ import { mknod, setxattr } from '../native/native.js';
 import { DigestCounter, checkDigest } from './digest.js';
 
 export interface UnpackResult {
-  /** `sha256:<hex>` of the uncompressed tar. */
-  diffId: string;
-  /** `sha256:<hex>` of the bytes as given (compressed or not). */
-  digest: string;
-  /** Length of the bytes as given. */
-  size: number;
-  /** Length of the uncompressed tar (the bytes `diffId` covers). */
-  unpackedBytes: number;
+  diffId: string; // sha256 of the uncompressed tar
+  digest: string; // sha256 of the bytes as given (compressed or not)
+  size: number; // length of the bytes as given
+  unpackedBytes: number; // length of the uncompressed tar, i.e. what diffId covers
 }
 
 export interface UnpackOptions {
-  /** Digest of the bytes as given; a mismatch fails the unpack. */
-  expectedDigest?: string;
+  expectedDigest?: string; // of the bytes as given
   expectedDiffId?: string;
   signal?: AbortSignal;
 }
@@ -64,11 +55,11 @@ const WHITEOUT = '.wh.';
 const WHITEOUT_META = '.wh..wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
-const IO_CHUNK = 128 * 1024;
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 
 /**
  * Unpacks `input` into `destDir`, which must not exist or be empty. On any
- * failure `destDir` is removed and the error rethrown.
+ * failure (including a digest mismatch) `destDir` is removed and the error rethrown.
  */
 export async function unpackLayer(
   input: NodeJS.ReadableStream | Readable,
@@ -87,11 +78,12 @@ export async function unpackLayer(
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const result = await unpackInto(input, new Unpacker(root), ac);
-    if (options.expectedDigest !== undefined && options.expectedDigest !== result.digest) {
-      throw new InvalidArgumentError(`Layer digest mismatch: expected ${options.expectedDigest}, got ${result.digest}`);
+    const { expectedDigest: digest, expectedDiffId: diffId } = options;
+    if (digest !== undefined && digest !== result.digest) {
+      throw new InvalidArgumentError(`Layer digest mismatch: expected ${digest}, got ${result.digest}`);
     }
-    if (options.expectedDiffId !== undefined && options.expectedDiffId !== result.diffId) {
-      throw new InvalidArgumentError(`Layer diff ID mismatch: expected ${options.expectedDiffId}, got ${result.diffId}`);
+    if (diffId !== undefined && diffId !== result.diffId) {
+      throw new InvalidArgumentError(`Layer diff ID mismatch: expected ${diffId}, got ${result.diffId}`);
     }
     return result;
   } catch (e) {
@@ -114,13 +106,13 @@ async function createRoot(root: string): Promise<void> {
       throw new InvalidArgumentError(`Layer destination is not an empty directory: ${root}`);
     }
   }
-  await fsp.chmod(root, 0o755); // the lowerdir root's mode shows in containers; don't inherit the umask
+  await fsp.chmod(root, 0o755); // a lowerdir root's mode shows in containers; don't inherit the umask
 }
 
 /**
  * Runs the reading side (hash, gunzip, hash, tar parser) and the writing side
  * together. Whichever fails first owns the error; the other is stopped and
- * awaited, so nothing still writes when the caller removes the directory.
+ * awaited, so nothing is still writing when the caller removes the directory.
  */
 async function unpackInto(input: NodeJS.ReadableStream | Readable, unpacker: Unpacker, ac: AbortController): Promise<UnpackResult> {
   const given = new DigestCounter();
@@ -132,15 +124,20 @@ async function unpackInto(input: NodeJS.ReadableStream | Readable, unpacker: Unp
     ac.abort(error);
     extract.destroy(error instanceof Error ? error : new Error(String(error)));
   };
-
   const feeding = feed(input, given, tarBytes, extract, ac.signal).catch((e: unknown) => {
     fail(classifyReadError(e));
     return false;
   });
   try {
-    for await (const entry of extract) await unpacker.apply(entry.header, entry as AsyncIterable<Buffer>);
+    for await (const entry of extract) {
+      try {
+        await unpacker.apply(entry.header, entry as AsyncIterable<Buffer>);
+      } catch (e) {
+        throw withContext(e, `Cannot unpack layer entry ${q(entry.header.name)}`);
+      }
+    }
   } catch (e) {
-    // Anything not already classified came from the tar parser itself.
+    // Errors not classified by now came from the tar parser itself.
     fail(e instanceof VesselError || isAbort(e) ? e : new InvalidArgumentError(`Malformed layer: ${msg(e)}`, { cause: e }));
   }
   const gzipped = await feeding;
@@ -148,7 +145,7 @@ async function unpackInto(input: NodeJS.ReadableStream | Readable, unpacker: Unp
   try {
     unpacker.finish();
   } catch (e) {
-    throw new InternalError(`Cannot unpack layer: ${msg(e)}`, { cause: e });
+    throw withContext(e, 'Cannot unpack layer');
   }
   // A plain tar is hashed once: its digest is its diff ID.
   const digest = given.digest();
@@ -156,6 +153,7 @@ async function unpackInto(input: NodeJS.ReadableStream | Readable, unpacker: Unp
   return { ...tar, digest, size: given.bytes };
 }
 
+/** Hashes and decompresses `input` into the tar parser; resolves to whether it was gzip. */
 async function feed(
   input: NodeJS.ReadableStream | Readable,
   given: DigestCounter,
@@ -167,15 +165,14 @@ async function feed(
   const it: AsyncIterator<Buffer> = src[Symbol.asyncIterator]();
   // Sniff the magic bytes before choosing the decompressor; the sniffed chunks are replayed.
   const head: Buffer[] = [];
-  let headLength = 0;
-  while (headLength < 4) {
+  for (let length = 0; length < 4; ) {
     const r = await it.next();
     if (r.done) break;
     head.push(r.value);
-    headLength += r.value.length;
+    length += r.value.length;
   }
   const magic = Buffer.concat(head).subarray(0, 4);
-  if (magic.equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) {
+  if (magic.equals(ZSTD_MAGIC)) {
     await it.return?.();
     throw new InvalidArgumentError('Unsupported layer compression: zstd');
   }
@@ -196,13 +193,13 @@ async function feed(
   }
   async function sink(source: AsyncIterable<Buffer>): Promise<void> {
     for await (const chunk of source) {
-      if (extract.destroyed) return; // the writing side failed; it holds the error
+      if (extract.destroyed) return; // the writing side failed and holds the error
       if (gzipped) tarBytes.update(chunk);
       if (!extract.write(chunk)) await drained(extract);
     }
     extract.end(null);
   }
-  if (gzipped) await pipeline(replay(), createGunzip({ chunkSize: IO_CHUNK }), sink, { signal });
+  if (gzipped) await pipeline(replay(), createGunzip({ chunkSize: 128 * 1024 }), sink, { signal });
   else await pipeline(replay(), sink, { signal });
   return gzipped;
 }
@@ -210,7 +207,10 @@ async function feed(
 /** Waits for room in the parser, or for its end when the writing side destroyed it. */
 function drained(extract: Extract): Promise<void> {
   return new Promise((resolve) => {
-    const done = (): void => void (extract.off('drain', done).off('close', done), resolve());
+    const done = (): void => {
+      extract.off('drain', done).off('close', done);
+      resolve();
+    };
     extract.on('drain', done).on('close', done);
   });
 }
@@ -223,65 +223,64 @@ function classifyReadError(e: unknown): unknown {
   return new InternalError(`Cannot read layer: ${msg(e)}`, { cause: e });
 }
 
-interface DirMeta { mode: number; uid: number; gid: number; mtime: number }
+/** System-call failures (errno codes) get context; other errors pass through for classification. */
+function withContext(e: unknown, context: string): unknown {
+  const code = String((e as NodeJS.ErrnoException).code);
+  return /^E[A-Z0-9]+$/.test(code) ? new InternalError(`${context}: ${msg(e)}`, { cause: e }) : e;
+}
 
-/** Applies entries one at a time; owns the verified-directory cache for one destination. */
+interface Meta { mode: number; uid: number; gid: number; mtime: number }
+
+/** Applies entries one at a time; owns the verified-directory cache of one destination. */
 class Unpacker {
-  /** Relative paths ('' is the root) known to be real directories we created or checked. */
+  /** Relative paths ('' is the root) known to be real directories that this code created or checked. */
   private readonly dirs = new Set<string>(['']);
-  /** Directory metadata, applied at the end because writing children changes a directory's mtime. */
-  private readonly dirMeta = new Map<string, DirMeta>();
+  /** Applied at the end, because writing children changes a directory's mtime. */
+  private readonly dirMeta = new Map<string, Meta>();
   private readonly chown = process.geteuid?.() === 0;
 
   constructor(private readonly root: string) {}
 
   async apply(h: Header, data: AsyncIterable<Buffer>): Promise<void> {
-    try {
-      await this.applyEntry(h, data);
-    } catch (e) {
-      // System-call failures (errno codes) get context; parser errors surface as malformed layers.
-      if (!/^E[A-Z0-9]+$/.test(String((e as NodeJS.ErrnoException).code))) throw e;
-      throw new InternalError(`Cannot unpack layer entry ${JSON.stringify(h.name)}: ${msg(e)}`, { cause: e });
-    }
+    await this.applyEntry(h, data);
+    for await (const _ of data); // tar-stream stalls until every entry's data is consumed
   }
 
   private async applyEntry(h: Header, data: AsyncIterable<Buffer>): Promise<void> {
-    const name = h.name;
-    const parts = normalise(name);
+    const { name, linkname } = h;
+    const label = `entry ${q(name)}`;
+    const parts = normalise(name, label);
     const last = parts[parts.length - 1] ?? '';
-    const pax = (h as { pax?: Record<string, string> | null }).pax ?? {};
-    const meta: DirMeta = {
-      mode: (h.mode ?? 0o644) & 0o7777,
-      uid: Number(pax['uid'] ?? h.uid ?? 0),
-      gid: Number(pax['gid'] ?? h.gid ?? 0),
-      mtime: pax['mtime'] !== undefined ? Number(pax['mtime']) : (h.mtime?.getTime() ?? 0) / 1000,
+    const pax = (h.pax ?? {}) as Record<string, string | undefined>;
+    const meta: Meta = {
+      mode: h.mode & 0o7777,
+      uid: Number(pax['uid'] ?? h.uid),
+      gid: Number(pax['gid'] ?? h.gid),
+      mtime: pax['mtime'] !== undefined ? Number(pax['mtime']) : h.mtime.getTime() / 1000,
     };
 
-    if (parts.some((p) => p.startsWith(WHITEOUT_META) && p !== OPAQUE_MARKER)) return drain(data);
-    if (parts.slice(0, -1).some((p) => p.startsWith(WHITEOUT))) {
-      throw reject(`entry ${q(name)} lies inside a whiteout`);
-    }
+    if (parts.some((p) => p.startsWith(WHITEOUT_META) && p !== OPAQUE_MARKER)) return;
+    if (parts.slice(0, -1).some((p) => p.startsWith(WHITEOUT))) throw reject(`${label} lies inside a whiteout`);
     if (last === OPAQUE_MARKER) {
-      const dir = this.dir(parts.slice(0, -1), `entry ${q(name)}`, true);
-      setxattr(this.abs(dir), OPAQUE_XATTR, 'y');
-      return drain(data);
+      setxattr(this.abs(this.dir(parts.slice(0, -1), label, true)), OPAQUE_XATTR, 'y');
+      return;
     }
     if (last.startsWith(WHITEOUT)) {
       const hidden = last.slice(WHITEOUT.length);
       if (hidden === '' || hidden === '.' || hidden === '..') throw reject(`whiteout ${q(name)} names no file`);
-      const rel = await this.prepare([...parts.slice(0, -1), hidden], name);
-      mknod(this.abs(rel), fsc.S_IFCHR, 0, 0);
-      return drain(data);
+      mknod(await this.prepare([...parts.slice(0, -1), hidden], label), fsc.S_IFCHR, 0, 0);
+      return;
     }
-    if (parts.length === 0 && h.type !== 'directory') throw reject(`entry ${q(name)} has an empty name`);
+    if (parts.length === 0 && h.type !== 'directory') throw reject(`${label} has an empty name`);
 
     switch (h.type) {
       case 'file':
       case 'contiguous-file': {
-        const rel = await this.prepare(parts, name);
-        const fd = fs.openSync(this.abs(rel), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+        const fd = fs.openSync(await this.prepare(parts, label), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
         try {
-          for await (const chunk of data) writeAll(fd, chunk);
+          for await (const chunk of data) {
+            for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+          }
           if (this.chown) fs.fchownSync(fd, meta.uid, meta.gid);
           fs.fchmodSync(fd, meta.mode); // after chown, which clears setuid/setgid
           fs.futimesSync(fd, meta.mtime, meta.mtime);
@@ -290,47 +289,40 @@ class Unpacker {
         }
         return;
       }
-      case 'directory': {
-        const rel = this.dir(parts, `entry ${q(name)}`, true, true);
-        this.dirMeta.set(rel, meta);
-        return drain(data);
-      }
+      case 'directory':
+        this.dirMeta.set(this.dir(parts, label, true, true), meta);
+        return;
       case 'symlink': {
-        if (!h.linkname) throw reject(`symlink ${q(name)} has no target`);
-        if (h.linkname.includes('\0')) throw reject(`symlink ${q(name)} target contains NUL`);
-        const abs = this.abs(await this.prepare(parts, name));
-        fs.symlinkSync(h.linkname, abs);
+        if (!linkname || linkname.includes('\0')) throw reject(`symlink ${q(name)} has an invalid target`);
+        const abs = await this.prepare(parts, label);
+        fs.symlinkSync(linkname, abs);
         if (this.chown) fs.lchownSync(abs, meta.uid, meta.gid);
         fs.lutimesSync(abs, meta.mtime, meta.mtime);
-        return drain(data);
+        return;
       }
       case 'link': {
-        const label = `hard link ${q(name)} target ${q(h.linkname ?? '')}`;
-        const target = normalise(h.linkname ?? '', label);
-        if (target.length === 0) throw reject(`${label} is empty`);
-        const targetDir = this.dir(target.slice(0, -1), label, false);
-        const targetRel = join(targetDir, target[target.length - 1] as string);
-        const st = lstat(this.abs(targetRel));
-        if (!st?.isFile()) {
-          throw reject(`${label} is not a regular file of this layer`);
-        }
-        if (targetRel === parts.join('/')) return drain(data); // a link to itself is already satisfied
-        fs.linkSync(this.abs(targetRel), this.abs(await this.prepare(parts, name)));
-        return drain(data);
+        const linkLabel = `hard link ${q(name)} target ${q(linkname ?? '')}`;
+        const target = normalise(linkname ?? '', linkLabel);
+        if (target.length === 0) throw reject(`${linkLabel} is empty`);
+        const targetRel = join(this.dir(target.slice(0, -1), linkLabel, false), target[target.length - 1] as string);
+        if (!lstat(this.abs(targetRel))?.isFile()) throw reject(`${linkLabel} is not a regular file of this layer`);
+        if (targetRel === parts.join('/')) return; // a link to itself is already satisfied
+        fs.linkSync(this.abs(targetRel), await this.prepare(parts, label)); // link(2) does not follow
+        return;
       }
       case 'fifo': {
-        const abs = this.abs(await this.prepare(parts, name));
+        const abs = await this.prepare(parts, label);
         mknod(abs, fsc.S_IFIFO | 0o600, 0, 0);
         if (this.chown) fs.lchownSync(abs, meta.uid, meta.gid);
-        fs.chmodSync(abs, meta.mode); // a fifo we just made; chmod cannot be redirected
+        fs.chmodSync(abs, meta.mode); // the fifo just made, so there is no symlink to follow
         fs.lutimesSync(abs, meta.mtime, meta.mtime);
-        return drain(data);
+        return;
       }
       case 'character-device':
       case 'block-device':
-        throw reject(`entry ${q(name)} is a ${h.type.replace('-', ' ')}`);
+        throw reject(`${label} is a ${h.type.replace('-', ' ')}`);
       default:
-        throw new InvalidArgumentError(`Malformed layer: unsupported tar entry type: ${h.type}`);
+        throw new InvalidArgumentError(`Malformed layer: unsupported tar entry type: ${String(h.type)}`);
     }
   }
 
@@ -354,9 +346,9 @@ class Unpacker {
 
   /**
    * Makes sure each component of `parts` is a real directory, creating missing
-   * ones (0755) when `create`. Returns the relative path. A whiteout device in
-   * the way is replaced by an opaque directory: deleted-then-recreated. Only a
-   * directory entry itself (`replaceLast`) may replace a file or symlink.
+   * ones (0755) when `create`, and returns the relative path. Only a directory
+   * entry itself (`replaceLast`) may replace a file or symlink. A whiteout in
+   * the way becomes an opaque directory: deleted, then recreated in this layer.
    */
   private dir(parts: string[], label: string, create: boolean, replaceLast = false): string {
     let rel = '';
@@ -365,21 +357,16 @@ class Unpacker {
       if (this.dirs.has(rel)) continue;
       const abs = this.abs(rel);
       const st = lstat(abs);
-      const isLast = i === parts.length - 1;
       if (st && !st.isDirectory()) {
-        // A later directory entry legitimately replaces what an earlier entry put there.
-        const replaceable = create && ((replaceLast && isLast) || st.isCharacterDevice());
-        if (!replaceable) {
-          throw reject(st.isSymbolicLink()
-            ? `${label} traverses symlink ${q(rel)}`
-            : `${label} needs ${q(rel)} to be a directory`);
+        if (!create || !((replaceLast && i === parts.length - 1) || st.isCharacterDevice())) {
+          throw reject(st.isSymbolicLink() ? `${label} traverses symlink ${q(rel)}` : `${label} needs ${q(rel)} to be a directory`);
         }
         fs.unlinkSync(abs);
       }
-      if (!st || !st.isDirectory()) {
+      if (!st?.isDirectory()) {
         if (!create) throw reject(`${label} refers to missing ${q(rel)}`);
-        fs.mkdirSync(abs, 0o755);
-        fs.chmodSync(abs, 0o755); // undo the umask; abs is the directory mkdir just made
+        fs.mkdirSync(abs);
+        fs.chmodSync(abs, 0o755); // not the umask; abs is the directory mkdir just made
         if (st?.isCharacterDevice()) setxattr(abs, OPAQUE_XATTR, 'y');
       }
       this.dirs.add(rel);
@@ -387,24 +374,24 @@ class Unpacker {
     return rel;
   }
 
-  /** Creates the parents of a non-directory entry and clears its final path. */
-  private async prepare(parts: string[], entry: string): Promise<string> {
-    const rel = join(this.dir(parts.slice(0, -1), `entry ${q(entry)}`, true), parts[parts.length - 1] as string);
+  /** Creates the parents of a non-directory entry, clears its final path and returns that path. */
+  private async prepare(parts: string[], label: string): Promise<string> {
+    const rel = join(this.dir(parts.slice(0, -1), label, true), parts[parts.length - 1] as string);
     const st = lstat(this.abs(rel));
     if (st?.isDirectory()) {
       await fsp.rm(this.abs(rel), { recursive: true, force: true }); // rm never follows symlinks
-      for (const set of [this.dirs, this.dirMeta]) {
-        for (const key of set.keys()) if (key === rel || key.startsWith(`${rel}/`)) set.delete(key);
+      for (const known of [this.dirs, this.dirMeta]) {
+        for (const key of known.keys()) if (key === rel || key.startsWith(`${rel}/`)) known.delete(key);
       }
     } else if (st) {
       fs.unlinkSync(this.abs(rel));
     }
-    return rel;
+    return this.abs(rel);
   }
 }
 
-/** Lexically resolves a tar name to components below the root; `/` and `./` prefixes are legal. */
-function normalise(name: string, label = `entry ${q(name)}`): string[] {
+/** Resolves a tar name lexically to components below the root; `/` and `./` prefixes are legal. */
+function normalise(name: string, label: string): string[] {
   if (name.includes('\0')) throw reject(`${label} contains NUL`);
   const out: string[] = [];
   for (const part of name.split('/')) {
@@ -415,16 +402,7 @@ function normalise(name: string, label = `entry ${q(name)}`): string[] {
   return out;
 }
 
-function writeAll(fd: number, chunk: Buffer): void {
-  for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
-}
-
-async function drain(data: AsyncIterable<Buffer>): Promise<void> {
-  for await (const _ of data); // tar-stream stalls until every entry is consumed
-}
-
 const lstat = (p: string): fs.Stats | undefined => fs.lstatSync(p, { throwIfNoEntry: false });
-
 const join = (a: string, b: string): string => (a === '' ? b : `${a}/${b}`);
 const q = (s: string): string => JSON.stringify(s);
 const msg = (e: unknown): string => (e instanceof Error ? e.message : String(e));

@@ -45,10 +45,12 @@ function expectErrno(fn: () => unknown, code: string, syscall: string, p: string
 }
 
 // Node cannot listen on SOCK_SEQPACKET, so the peer is a small python3 server.
-// It binds by relative name after chdir because the full path may exceed sun_path.
+// It binds by relative name after chdir because the full path may exceed sun_path,
+// and exits when its stdin closes so it never outlives a killed test run.
 const SERVER = `
 import os, socket, sys, threading
 mode, path = sys.argv[1], sys.argv[2]
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 d, base = os.path.split(path)
 os.chdir(d)
 srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -94,7 +96,7 @@ async function startServer(
   mode: 'echo' | 'hello-close' | 'oversize' | 'flood' | 'stale',
   sockPath: string,
 ): Promise<ChildProcess> {
-  const child = spawn('python3', ['-c', SERVER, mode, sockPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('python3', ['-c', SERVER, mode, sockPath], { stdio: ['pipe', 'pipe', 'inherit'] });
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
@@ -469,9 +471,9 @@ test('seqpacket: worker teardown with an open socket closes it cleanly', async (
       });`,
       { eval: true },
     );
+    const exited = once(worker, 'exit'); // may be emitted right after the message
     const [msg] = (await once(worker, 'message')) as [string];
     assert.equal(msg, '>w');
-    const exited = once(worker, 'exit');
     if (how === 'terminate') await worker.terminate();
     const [code] = (await exited) as [number];
     assert.equal(code, how === 'terminate' ? 1 : 7);

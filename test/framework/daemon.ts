@@ -4,7 +4,7 @@
  * side) and count what is left behind with `leftovers()`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +38,16 @@ export class TestDaemon {
     this.root = mkdtempSync(path.join(os.tmpdir(), 'vt-'));
     this.socket = path.join(this.root, 'api.sock');
     this.host = `unix://${this.socket}`;
+    mkdirSync(this.workDir);
+  }
+
+  /**
+   * vesseld's working directory: empty and private, so that anything the
+   * daemon or its helpers write relative to their cwd is contained (and
+   * visible to tests) instead of littering the repository.
+   */
+  get workDir(): string {
+    return path.join(this.root, 'cwd');
   }
 
   get cgroupParent(): string {
@@ -59,6 +69,7 @@ export class TestDaemon {
     const proc = spawn(VESSELD, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, VESSEL_CACHE_DIR: SHARED_CACHE },
+      cwd: this.workDir,
       detached: true,
     });
     this.#proc = proc;
@@ -88,7 +99,7 @@ export class TestDaemon {
   }
 
   /** Runs the real CLI against this daemon. */
-  cli(args: string[], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  cli(args: string[], options: { input?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
     return new Promise((resolve, reject) => {
       const p = spawn(VESSEL, ['--host', this.host, ...args], {
         stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -111,7 +122,7 @@ export class TestDaemon {
   }
 
   /** Like cli() but fails the test with the output when the command fails. */
-  async ok(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+  async ok(args: string[], options: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<string> {
     const r = await this.cli(args, options);
     if (r.code !== 0) throw new Error(`vessel ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
     return r.stdout;

@@ -3,7 +3,8 @@
  * tar fixtures and the "one clean error line" check.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import tar from 'tar-stream';
 import type { CliResult, TestDaemon } from './daemon.js';
@@ -82,7 +83,7 @@ export interface TarEntry {
 export async function makeTar(entries: TarEntry[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => void chunks.push(c));
+  pack.on('data', (c: unknown) => void chunks.push(c as Buffer));
   const done = new Promise<void>((resolve, reject) => {
     pack.on('end', () => resolve());
     pack.on('error', reject);
@@ -152,4 +153,38 @@ export function leftoversFor(d: TestDaemon, id: string): string[] {
     }
   }
   return out;
+}
+
+/** The image's layer directories (top-most first), from `image inspect` GraphDriver.Data.LowerDir. */
+export async function imageLowerDirs(d: TestDaemon, ref: string): Promise<string[]> {
+  const j = JSON.parse(await d.ok(['image', 'inspect', ref]))[0];
+  const lower = j.GraphDriver?.Data?.LowerDir as string | undefined;
+  assert.ok(lower, `image inspect ${ref} has no GraphDriver.Data.LowerDir`);
+  return lower.split(':');
+}
+
+/**
+ * Writes `<dir>/<name>.tar`: a minimal root filesystem (busybox copied from
+ * the daemon's busybox image, with sh/echo/cat/ls links and /etc/release),
+ * made with the `tar` command. Returns the tar's path.
+ */
+export async function busyboxRootfsTar(d: TestDaemon, dir: string, name: string): Promise<string> {
+  let bb: string | null = null;
+  for (const l of await imageLowerDirs(d, 'busybox')) {
+    if (existsSync(path.join(l, 'bin', 'busybox'))) {
+      bb = path.join(l, 'bin', 'busybox');
+      break;
+    }
+  }
+  assert.ok(bb, 'the busybox image has no bin/busybox');
+  const root = path.join(dir, `${name}-root`);
+  mkdirSync(path.join(root, 'bin'), { recursive: true });
+  mkdirSync(path.join(root, 'etc'), { recursive: true });
+  copyFileSync(bb, path.join(root, 'bin', 'busybox'));
+  for (const a of ['sh', 'echo', 'cat', 'ls']) symlinkSync('busybox', path.join(root, 'bin', a));
+  writeFileSync(path.join(root, 'etc', 'release'), `${name}\n`);
+  const tarPath = path.join(dir, `${name}.tar`);
+  const r = spawnSync('tar', ['--numeric-owner', '-C', root, '-cf', tarPath, '.']);
+  assert.equal(r.status, 0, `tar: ${String(r.stderr)}`);
+  return tarPath;
 }

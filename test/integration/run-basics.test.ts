@@ -4,7 +4,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TestDaemon } from '../framework/daemon.js';
 import { assertId, inspectF, inspectJson, sleep, status, waitFor } from '../framework/helpers.js';
@@ -267,7 +267,6 @@ test('inspect JSON has Docker’s State, Config, HostConfig and Mounts shape', a
   assert.equal(j.Config.Image, 'busybox');
   assert.deepEqual(j.Config.Cmd, ['sleep', '1000']);
   assert.ok(j.Config.Env.includes('A=1'));
-  assert.ok(j.Config.Env.some((e: string) => e.startsWith('PATH=')), 'image Env (PATH) is merged into Config.Env');
   assert.equal(j.HostConfig.Memory, 64 * 1024 * 1024);
   assert.ok(j.HostConfig.RestartPolicy && typeof j.HostConfig.RestartPolicy.Name === 'string');
   assert.ok(Array.isArray(j.Mounts));
@@ -283,6 +282,18 @@ test('inspect JSON has Docker’s State, Config, HostConfig and Mounts shape', a
   await d.ok(['rm', '-f', id, h]);
 });
 
+test('inspect Config shows the image defaults merged in (Env PATH, Cmd), as Docker does', async () => {
+  const id = assertId(await d.ok(['create', '-e', 'A=1', 'busybox']));
+  const j = await inspectJson(d, id);
+  assert.ok(j.Config.Env.includes('A=1'));
+  assert.ok(
+    j.Config.Env.some((e: string) => e.startsWith('PATH=')),
+    `image Env (PATH) should be merged into Config.Env: ${JSON.stringify(j.Config.Env)}`,
+  );
+  assert.deepEqual(j.Config.Cmd, ['sh'], 'the image Cmd should show in Config.Cmd when none was given');
+  await d.ok(['rm', id]);
+});
+
 test('exec runs in the container and propagates the exit code', async () => {
   const id = await sleeper();
   assert.equal(await d.ok(['exec', id, 'echo', 'hi']), 'hi\n');
@@ -294,11 +305,33 @@ test('exec runs in the container and propagates the exit code', async () => {
   await d.ok(['rm', '-f', id]);
 });
 
-test('exec -u, -e, -w and -i', async () => {
+test('concurrent execs in one container each succeed with their own output and exit code', async () => {
+  const id = await sleeper();
+  const failures: string[] = [];
+  for (let round = 0; round < 8; round++) {
+    const results = await Promise.all(
+      [0, 1, 2, 3].map((k) => d.cli(['exec', id, 'sh', '-c', `echo r${round}k${k}; exit ${10 + k}`], { timeoutMs: 60_000 })),
+    );
+    results.forEach((r, k) => {
+      if (r.code !== 10 + k || r.stdout !== `r${round}k${k}\n` || r.stderr !== '') {
+        failures.push(`round ${round} exec ${k}: code ${r.code}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
+      }
+    });
+  }
+  assert.deepEqual(failures, []);
+  await d.ok(['rm', '-f', id]);
+});
+
+test('exec -u, -e and -w', async () => {
   const id = await sleeper('-e', 'FROM_RUN=r');
   assert.equal(await d.ok(['exec', '-u', '1000', id, 'id', '-u']), '1000\n');
   assert.equal(await d.ok(['exec', '-e', 'A=b', id, 'sh', '-c', 'echo $A $FROM_RUN']), 'b r\n');
   assert.equal(await d.ok(['exec', '-w', '/tmp', id, 'pwd']), '/tmp\n');
+  await d.ok(['rm', '-f', id]);
+});
+
+test('exec -i feeds exactly the piped stdin to the process', async () => {
+  const id = await sleeper();
   const r = await d.cli(['exec', '-i', id, 'cat'], { input: 'piped in\n', timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'piped in\n');
@@ -332,4 +365,10 @@ test('run -t without a terminal either works or fails with one clear line, and n
     assert.match(lines[0]!, /tty|terminal/i);
   }
   await sleep(0);
+});
+
+test('the daemon and its conmons write nothing into vesseld’s working directory (after runs and execs)', async () => {
+  // conmon writes `pidfile-<id>` (exec sessions without a pid file) and `oom`
+  // relative to its cwd unless it is told where to; nothing may land there.
+  assert.deepEqual(readdirSync(d.workDir), []);
 });

@@ -56,6 +56,7 @@ const exec: Command = {
         User: args.str('user') ?? '',
         Privileged: args.bool('privileged'),
         Tty: tty,
+        ConsoleSize: tty && process.stdout.isTTY ? [process.stdout.rows, process.stdout.columns] : null,
         AttachStdin: stdin,
         AttachStderr: !detach,
         AttachStdout: !detach,

@@ -3,7 +3,7 @@
  * wait, rename. Multi-container commands act on each name in turn, print the
  * name as given on success (as Docker does) and report failures together.
  */
-import type { FlagSpec } from '../args.js';
+import type { FlagSpec, ParsedArgs } from '../args.js';
 import { UsageError } from '../errors.js';
 import { allowNotModified, connect, forEachName, out, type Command, type CommandTable } from '../command.js';
 import { pathName } from '../format.js';
@@ -17,7 +17,7 @@ function simple(
   summary: string,
   action: string,
   flags: FlagSpec[] = [],
-  query: (a: import('../args.js').ParsedArgs) => Record<string, string | number | undefined> = () => ({}),
+  query: (a: ParsedArgs) => Record<string, string | number | undefined> = () => ({}),
 ): Command {
   return {
     usage: 'CONTAINER [CONTAINER...]',
@@ -72,7 +72,7 @@ const start: Command = {
   },
 };
 
-const timeQuery = (a: import('../args.js').ParsedArgs) => ({ t: a.int('time'), signal: a.str('signal') });
+const timeQuery = (a: ParsedArgs) => ({ t: a.int('time'), signal: a.str('signal') });
 
 const stop = simple('Stop one or more running containers', 'stop', [timeFlag, signalFlag('Signal to send to the container')], timeQuery);
 const restart = simple('Restart one or more containers', 'restart', [timeFlag, signalFlag('Signal to send to the container')], timeQuery);
@@ -122,7 +122,7 @@ const rename: Command = {
   maxArgs: 2,
   async run(ctx, args) {
     const [old, name] = args.positionals as [string, string];
-    if (!name.trim()) throw new UsageError('Error: neither old nor new names may be empty');
+    if (!name.trim()) throw new UsageError('neither old nor new names may be empty');
     await connect(ctx).call('POST', `/containers/${pathName(old)}/rename`, { query: { name } });
     return 0;
   },

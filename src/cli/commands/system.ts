@@ -2,22 +2,15 @@
  * `vessel version` (client facts, then GET /version) and `vessel info`
  * (GET /info, every field the daemon sends as `Key: value` lines).
  */
-import { readFileSync } from 'node:fs';
-import { API_VERSION } from '../../client/client.js';
+import { API_VERSION, VERSION } from '../../version.js';
 import { connect, out, type Command, type CommandTable } from '../command.js';
 import { parseTemplate } from '../template.js';
 
 const formatFlag = { long: 'format', short: 'f', type: 'string' as const, help: "Format output using a Go template or 'json'" };
 
 function clientInfo(): Record<string, string> {
-  let version = 'unknown';
-  try {
-    version = (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    // Running from an unusual layout; the version is informational only.
-  }
   const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-  return { Version: version, ApiVersion: API_VERSION, NodeVersion: process.version, Os: process.platform, Arch: arch };
+  return { Version: VERSION, ApiVersion: API_VERSION, NodeVersion: process.version, Os: process.platform, Arch: arch };
 }
 
 function templated(format: string, data: unknown): string {

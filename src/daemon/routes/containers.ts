@@ -11,7 +11,7 @@ import { top } from '../../container/top.js';
 import { resizeTerminal } from '../../container/attach.js';
 import type { DaemonContext } from '../context.js';
 import { sendEmpty, sendJson } from '../context.js';
-import { hijack } from '../hijack.js';
+import { hijack, takeUpgradeBody } from '../hijack.js';
 import { boolParam, parseFilters, readJson, type Router } from '../router.js';
 
 const ID = '([^/]+)';
@@ -112,6 +112,7 @@ export function containerRoutes(r: Router, ctx: DaemonContext): void {
     const tty = !!c.spec.Config.Tty;
     const stream = boolParam(query, 'stream', true);
     if (!stream && !boolParam(query, 'logs')) throw new InvalidArgumentError('Attach needs stream=1');
+    await takeUpgradeBody(rc);
     const conn = hijack(rc, tty);
     const session = manager.attach(c.id, {
       stdin: boolParam(query, 'stdin'),

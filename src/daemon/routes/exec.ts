@@ -2,13 +2,14 @@
 import { encodeFrame, STDERR, STDOUT } from '../../api/stdcopy.js';
 import type { DaemonContext } from '../context.js';
 import { sendEmpty, sendJson } from '../context.js';
-import { hijack } from '../hijack.js';
+import { hijack, takeUpgradeBody } from '../hijack.js';
 import { readJson, type Router } from '../router.js';
 
 export function execRoutes(r: Router, ctx: DaemonContext): void {
   r.add('POST', '/exec/([^/]+)/start', async (rc) => {
     const id = rc.params[0]!;
-    const body = await readJson<{ Detach?: boolean; Tty?: boolean }>(rc.req);
+    const raw = rc.upgrade ? await takeUpgradeBody(rc) : null;
+    const body = raw ? (raw.length ? (JSON.parse(raw.toString('utf8')) as { Detach?: boolean }) : {}) : await readJson<{ Detach?: boolean }>(rc.req);
     const exec = ctx.execs.get(id);
     const tty = !!exec.config.Tty;
     if (body.Detach) {
