@@ -10,7 +10,8 @@ import { BIN, ID, json, runHandler, withDaemon, type UpgradeHandler } from './te
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
-test('run -it: raw terminal, resize, raw stdin, settings restored', { timeout: 20000, skip: !hasScript && 'no script(1)' }, async () => {
+test('run -it: raw terminal, resize, raw stdin, settings restored', { timeout: 20000 }, async () => {
+  assert.ok(hasScript, 'script(1) from util-linux/bsdutils is needed to give the CLI a terminal');
   let typed = '';
   const upgrade: UpgradeHandler = (_req, socket, d) => {
     d.attach = socket;

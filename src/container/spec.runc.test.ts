@@ -28,14 +28,15 @@ function findRunc(): string | undefined {
 }
 
 const RUNC = findRunc();
-const skip =
+// A test that cannot run fails loudly (project rule): say what is missing.
+const missing =
   process.getuid?.() !== 0
     ? 'needs root'
     : !RUNC
-      ? 'runc is not installed'
+      ? 'runc is not installed (npm run setup)'
       : !existsSync(BUSYBOX)
-        ? `${BUSYBOX} is missing`
-        : false;
+        ? `${BUSYBOX} is missing (npm run setup installs busybox-static)`
+        : null;
 
 const CGROUP_VERSION: 1 | 2 = existsSync(path.join(CGROUP_ROOT, 'cgroup.controllers')) ? 2 : 1;
 
@@ -80,7 +81,9 @@ async function removeCgroups(id: string): Promise<void> {
   }
 }
 
-describe('buildSpec with runc', { skip }, () => {
+describe('buildSpec with runc', () => {
+  test('prerequisites are present', () => assert.equal(missing, null, missing ?? ''));
+
   let work = '';
   let rootfs = '';
   let runcRoot = '';
@@ -281,9 +284,8 @@ describe('buildSpec with runc', { skip }, () => {
     assert.match(admin, /^mount=yes$/m);
   });
 
-  test('a real multi-threaded program runs under the default profile (clone3 falls back to clone)', {
-    skip: process.execPath.startsWith('/usr/') ? false : 'node is not under /usr',
-  }, async () => {
+  test('a real multi-threaded program runs under the default profile (clone3 falls back to clone)', async () => {
+    assert.ok(process.execPath.startsWith('/usr/'), `this test borrows the host /usr and needs node under it, not ${process.execPath}`);
     // Borrow the host's /usr (node and its libraries) read-only; /lib and /lib64 point into it.
     for (const link of ['lib', 'lib64']) {
       if (!existsSync(path.join(rootfs, link))) await symlink(`usr/${link}`, path.join(rootfs, link));
