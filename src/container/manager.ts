@@ -337,7 +337,7 @@ export class ContainerManager extends EventEmitter {
       oom = (await new ContainerCgroup(`${this.paths.cgroupParent}/${id}`).oomKillCount().catch(() => 0)) > 0;
     }
     this.health.unwatch(id);
-    await this.#releaseRuntime(c).catch((e) => {
+    await this.#releaseRuntime(c, true).catch((e) => {
       c.state.Error = errorMessage(e);
     });
     await fs.rm(exitFile, { force: true });
@@ -400,16 +400,33 @@ export class ContainerManager extends EventEmitter {
   }
 
   /** Releases what a running container holds: runtime state, cgroups, rootfs mount. */
-  async #releaseRuntime(c: ContainerRecord): Promise<void> {
+  async #releaseRuntime(c: ContainerRecord, exited = false): Promise<void> {
     const runtime = this.runtimeFor(c);
     let firstError: unknown = null;
+    const cgroup = new ContainerCgroup(`${this.paths.cgroupParent}/${c.id}`);
+    const stateDir = `${runtime.root}/${c.id}`;
     try {
-      // Skipping the runtime call when it holds no state keeps `rm` of an exited container cheap.
-      if (existsSync(runtime.binary) && existsSync(`${runtime.root}/${c.id}`)) await runtime.delete(c.id);
+      if (existsSync(stateDir)) {
+        // Once the init process has exited (a private pid namespace takes every
+        // other process with it), `runc delete` only removes the cgroups and the
+        // state directory; doing that here saves a runtime process per exit.
+        const st = exited ? await fs.readFile(`/proc/${c.state.Pid}/stat`, 'utf8').catch(() => null) : 'alive';
+        if (st === null) {
+          await cgroup.remove();
+          await fs.rm(stateDir, { recursive: true, force: true });
+        } else if (existsSync(runtime.binary)) {
+          await runtime.delete(c.id);
+        }
+      }
     } catch (e) {
-      firstError = e;
+      try {
+        if (existsSync(runtime.binary)) await runtime.delete(c.id);
+      } catch (e2) {
+        firstError = e2;
+      }
+      void e;
     }
-    await new ContainerCgroup(`${this.paths.cgroupParent}/${c.id}`).remove().catch(() => {});
+    await cgroup.remove().catch(() => {});
     try {
       await releaseBundle(containerPaths(this.paths, c.id));
     } catch (e) {
