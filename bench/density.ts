@@ -110,6 +110,30 @@ async function probe(ours: () => number[], samples: number, gapMs = 120): Promis
   return out;
 }
 
+/** Bytes held by each slab cache (active objects × object size), from /proc/slabinfo; empty if unreadable. */
+function slabBytes(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const line of readFileSync('/proc/slabinfo', 'utf8').split('\n').slice(2)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4) continue;
+      out.set(f[0]!, Number(f[1]) * Number(f[3]));
+    }
+  } catch {
+    /* not readable */
+  }
+  return out;
+}
+
+/** The caches that grew most between two slabBytes() readings, KiB per container. */
+function topSlabGrowth(a: Map<string, number>, b: Map<string, number>, n: number, top = 6): Array<{ cache: string; kibPerContainer: number }> {
+  return [...b.entries()]
+    .map(([k, v]) => ({ cache: k, d: v - (a.get(k) ?? 0) }))
+    .sort((x, y) => y.d - x.d)
+    .slice(0, top)
+    .map((x) => ({ cache: x.cache, kibPerContainer: Math.round((x.d / 1024 / n) * 10) / 10 }));
+}
+
 /** Least-squares slope of y over x. */
 function slope(points: Array<[number, number]>): number {
   const n = points.length;
@@ -191,6 +215,7 @@ async function main(): Promise<number> {
   const ours = () => [d.pid, ...d.conmonPids(), ...pidsInCgroupParent(d.cgroupParent)];
   const daemonRssBefore = procStatusKb(d.pid, 'VmRSS');
   const daemonPssBefore = smapsRollup(d.pid, 'Pss');
+  const slabBefore = slabBytes();
   const before = await probe(ours, 9);
   note(`baseline: used ${r1(before.Used / MiB)} MiB, daemon RSS ${r1(daemonRssBefore / MiB)} MiB`);
   const step = Math.max(1, Math.round(N / 10));
@@ -214,6 +239,7 @@ async function main(): Promise<number> {
   const startAllMs = performance.now() - t0;
   await sleep(2000); // let conmon and the daemon settle
   const after = await probe(ours, 9);
+  const slabAfter = slabBytes();
   checkpoints.push([N, after.U]);
   const daemonRssAfter = procStatusKb(d.pid, 'VmRSS');
   const daemonPssAfter = smapsRollup(d.pid, 'Pss');
@@ -278,10 +304,13 @@ async function main(): Promise<number> {
     checkpoints: checkpoints.map(([k, u]) => [k, mib(u - before.U)]),
     goal: GOAL_MIB,
     pass: perBeyond / MiB <= GOAL_MIB,
+    crossCheckPass: accounted / N / MiB <= GOAL_MIB,
+    noisy: Math.abs(perBeyond - accounted / N) / MiB > 0.5,
     breakdownPerContainer: {
       conmonPss: mib(conmonPss / N),
       conmonRss: mib(conmonRss / N),
       kernel: mib(kernel / N),
+      topSlabGrowthKiB: topSlabGrowth(slabBefore, slabAfter, N),
       kernelParts: {
         SUnreclaim: mib(delta('SUnreclaim') / N),
         KernelStack: mib(delta('KernelStack') / N),
@@ -326,14 +355,24 @@ async function main(): Promise<number> {
   o.push(`workload (${allWorkload.length} processes in the containers' cgroups): PSS ${summary.workload.pssPerContainer} MiB/container (RSS ${summary.workload.rssPerContainer})`);
   o.push('');
   o.push(
-    `per container beyond the workload: ${summary.perContainerBeyondWorkload.toFixed(2)} MiB   goal ≤ ${GOAL_MIB} MiB: ${summary.pass ? 'PASS' : 'MISS'}`,
+    `per container beyond the workload: ${summary.perContainerBeyondWorkload.toFixed(2)} MiB   goal ≤ ${GOAL_MIB} MiB: ${summary.pass ? 'PASS' : 'MISS'}` +
+      `   (cross-check, sum of parts ${b.accounted.toFixed(2)} MiB: ${b.accounted <= GOAL_MIB ? 'PASS' : 'MISS'})`,
   );
   o.push(`  (MemAvailable Δ less the others' churn, less the workload's PSS, / ${N}; plain formula without the churn correction: ${summary.perContainerBeyondWorkloadRaw.toFixed(2)} MiB;`);
   o.push(`   slope over ${checkpoints.length} checkpoints: ${summary.perContainerBeyondWorkloadSlope.toFixed(2)} MiB)`);
+  const disagreement = Math.abs(summary.perContainerBeyondWorkload - b.accounted);
+  if (disagreement > 0.5) {
+    o.push(
+      `  WARNING: noisy: the MemAvailable figure and the sum of parts differ by ${disagreement.toFixed(2)} MiB/container; other processes moved host memory. Rerun with a larger --count or on a quieter machine.`,
+    );
+  }
   o.push(`  conmon PSS            ${b.conmonPss.toFixed(2)} MiB/container (RSS ${b.conmonRss.toFixed(2)})`);
   o.push(
     `  kernel (estimate)     ${b.kernel.toFixed(2)} MiB/container = unreclaimable slab ${b.kernelParts.SUnreclaim} + kernel stacks ${b.kernelParts.KernelStack} + page tables ${b.kernelParts.PageTables} + per-cpu ${b.kernelParts.Percpu}`,
   );
+  if (b.topSlabGrowthKiB.length) {
+    o.push(`    slab caches that grew most, reclaimable or not (KiB/container): ${b.topSlabGrowthKiB.map((x) => `${x.cache} ${x.kibPerContainer}`).join(', ')}`);
+  }
   o.push(`  daemon PSS growth     ${b.daemonPssGrowth.toFixed(2)} MiB/container`);
   o.push(`  sum of the above      ${b.accounted.toFixed(2)} MiB/container (cross-check of the MemAvailable figure, which also moves with other processes)`);
   o.push(

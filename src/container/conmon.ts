@@ -121,13 +121,14 @@ export class SyncReader {
   }
 }
 
-function spawnConmon(args: string[], extraPipes: number): { child: ChildProcess; pipes: Array<Readable | Writable> } {
+function spawnConmon(args: string[], extraPipes: number, cwd: string): { child: ChildProcess; pipes: Array<Readable | Writable> } {
   const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'ignore', 'pipe'];
   const env: NodeJS.ProcessEnv = { ...process.env, _OCI_SYNCPIPE: '3' };
   for (let i = 0; i < 1 + extraPipes; i++) stdio.push('pipe');
   if (extraPipes >= 1) env._OCI_ATTACHPIPE = '4';
   if (extraPipes >= 2) env._OCI_STARTPIPE = '5';
-  const child = spawn(CONMON, args, { stdio, env, detached: true });
+  // conmon writes stray files (an `oom` marker) into its working directory: keep them in the bundle.
+  const child = spawn(CONMON, args, { stdio, env, detached: true, cwd });
   child.unref();
   const pipes = (child.stdio.slice(3) as Array<Readable | Writable>).filter(Boolean);
   return { child, pipes };
@@ -137,7 +138,7 @@ function spawnConmon(args: string[], extraPipes: number): { child: ChildProcess;
 export async function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile: string }): Promise<{ pid: number }> {
   checkBinaries(o.runtime);
   const args = [...commonArgs(o), '-p', o.pidFile, '-P', o.conmonPidFile];
-  const { child, pipes } = spawnConmon(args, 0);
+  const { child, pipes } = spawnConmon(args, 0, o.bundle);
   const stderr: string[] = [];
   child.stderr?.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
   const sync = new SyncReader(pipes[0] as Readable);
@@ -165,8 +166,9 @@ export interface ExecSession {
 /** Runs a process in a running container through conmon, with an attach socket. */
 export function conmonExec(o: ConmonCommon & { processSpecPath: string }): ExecSession {
   checkBinaries(o.runtime);
-  const args = [...commonArgs(o), '--exec', '--exec-attach', '--exec-process-spec', o.processSpecPath];
-  const { child, pipes } = spawnConmon(args, 2);
+  // Each session needs its own pid file; conmon's default is shared by all execs of a container.
+  const args = [...commonArgs(o), '-p', `${o.bundle}/pid`, '--exec', '--exec-attach', '--exec-process-spec', o.processSpecPath];
+  const { child, pipes } = spawnConmon(args, 2, o.bundle);
   const stderr: string[] = [];
   child.stderr?.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
   const sync = new SyncReader(pipes[0] as Readable);

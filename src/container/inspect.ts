@@ -7,7 +7,8 @@ import type { ImageStore } from '../image/image-store.js';
 import { containerHostname } from './bundle.js';
 import { ZERO_TIME, type ContainerRecord } from './model.js';
 import { containerPaths, type DaemonPaths } from './paths.js';
-import { effectiveProcess, parseBind } from './run-config.js';
+import { effectiveProcess, mergeEnv, parseBind } from './run-config.js';
+import type { ImageRunConfig } from '../image/oci.js';
 
 export function humanDuration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -72,6 +73,33 @@ function mountsOf(c: ContainerRecord): Array<Record<string, unknown>> {
   return out;
 }
 
+/** The container's Config with the image's defaults filled in, as Docker shows it. */
+function mergedConfig(c: ContainerRecord, ic: ImageRunConfig): Record<string, unknown> {
+  const cc = c.spec.Config;
+  const entrypointGiven = cc.Entrypoint !== undefined && cc.Entrypoint !== null;
+  let env: string[] = cc.Env ?? [];
+  try {
+    env = mergeEnv(ic.Env, cc.Env);
+  } catch {
+    /* shown as given */
+  }
+  return {
+    ...cc,
+    Hostname: containerHostname(c),
+    User: cc.User || ic.User || '',
+    Env: env,
+    Cmd: cc.Cmd && cc.Cmd.length ? cc.Cmd : entrypointGiven ? null : (ic.Cmd ?? null),
+    Entrypoint: entrypointGiven ? cc.Entrypoint : (ic.Entrypoint ?? null),
+    WorkingDir: cc.WorkingDir || ic.WorkingDir || '',
+    Labels: { ...(ic.Labels ?? {}), ...(cc.Labels ?? {}) },
+    ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...(cc.ExposedPorts ?? {}) },
+    Volumes: { ...(ic.Volumes ?? {}), ...(cc.Volumes ?? {}) },
+    ...(cc.Healthcheck || ic.Healthcheck ? { Healthcheck: cc.Healthcheck ?? ic.Healthcheck } : {}),
+    ...(cc.StopSignal || ic.StopSignal ? { StopSignal: cc.StopSignal || ic.StopSignal } : {}),
+    Image: cc.Image,
+  };
+}
+
 export function inspectContainer(c: ContainerRecord, paths: DaemonPaths, images: ImageStore): Record<string, unknown> {
   const p = containerPaths(paths, c.id);
   const s = c.state;
@@ -125,11 +153,7 @@ export function inspectContainer(c: ContainerRecord, paths: DaemonPaths, images:
       },
     },
     Mounts: mountsOf(c),
-    Config: {
-      Hostname: containerHostname(c),
-      ...c.spec.Config,
-      Image: c.spec.Config.Image,
-    },
+    Config: mergedConfig(c, image?.config.config ?? {}),
     NetworkSettings: { Ports: {}, Networks: {}, IPAddress: '', Gateway: '', MacAddress: '' },
   };
 }

@@ -263,6 +263,8 @@ export class ContainerManager extends EventEmitter {
       };
       this.#save(c);
       this.#notifyWaiters(c, ['next-exit', 'not-running']);
+      // `run --rm` of something that cannot start leaves nothing behind, as in Docker.
+      if (c.spec.HostConfig.AutoRemove && !fromRestart) setImmediate(() => void this.remove(id, { force: true }).catch(() => {}));
       throw e instanceof VesselError ? e : new InvalidArgumentError(message, { cause: e });
     }
   }

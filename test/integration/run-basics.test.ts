@@ -308,7 +308,7 @@ test('exec runs in the container and propagates the exit code', async () => {
 test('concurrent execs in one container each succeed with their own output and exit code', async () => {
   const id = await sleeper();
   const failures: string[] = [];
-  for (let round = 0; round < 8; round++) {
+  for (let round = 0; round < 12; round++) {
     const results = await Promise.all(
       [0, 1, 2, 3].map((k) => d.cli(['exec', id, 'sh', '-c', `echo r${round}k${k}; exit ${10 + k}`], { timeoutMs: 60_000 })),
     );

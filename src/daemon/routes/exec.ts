@@ -2,7 +2,7 @@
 import { encodeFrame, STDERR, STDOUT } from '../../api/stdcopy.js';
 import type { DaemonContext } from '../context.js';
 import { sendEmpty, sendJson } from '../context.js';
-import { hijack, takeUpgradeBody } from '../hijack.js';
+import { hijack, takeUpgradeBody, type RawStream } from '../hijack.js';
 import { readJson, type Router } from '../router.js';
 
 export function execRoutes(r: Router, ctx: DaemonContext): void {
@@ -19,31 +19,21 @@ export function execRoutes(r: Router, ctx: DaemonContext): void {
       sendEmpty(rc.res, 200);
       return;
     }
-    // Validate before switching protocols, so errors still reach the client as JSON.
-    const started = ctx.execs.start(id, {
+    // Start before switching protocols, so a failure still reaches the client
+    // as an HTTP error; output produced meanwhile is held until the switch.
+    let conn: RawStream | null = null;
+    const early: Buffer[] = [];
+    const emit = (b: Buffer) => (conn ? conn.write(b) : early.push(b));
+    const ref = await ctx.execs.start(id, {
       stdout: exec.config.AttachStdout !== false,
       stderr: exec.config.AttachStderr !== false,
-      onOutput: (s, data) => conn.write(tty ? data : encodeFrame(s === 'stderr' ? STDERR : STDOUT, data)),
+      onOutput: (s, data) => emit(tty ? data : encodeFrame(s === 'stderr' ? STDERR : STDOUT, data)),
     });
-    const pending: Buffer[] = [];
-    const conn = hijack(rc, tty);
-    let ref: Awaited<typeof started> | null = null;
-    let stdinEnded = false;
-    conn.onData((d) => (ref ? ref.session.writeStdin(d) : pending.push(d)));
-    conn.onEnd(() => {
-      stdinEnded = true;
-      ref?.session.endStdin();
-    });
-    try {
-      ref = await started;
-    } catch (e) {
-      conn.write(encodeFrame(STDERR, Buffer.from(`${(e as Error).message}\n`)));
-      conn.end();
-      return;
-    }
-    for (const d of pending) ref.session.writeStdin(d);
-    if (stdinEnded) ref.session.endStdin();
-    conn.onClose(() => ref?.session.finish());
+    conn = hijack(rc, tty);
+    for (const b of early.splice(0)) conn.write(b);
+    conn.onData((d) => ref.session.writeStdin(d));
+    conn.onEnd(() => ref.session.endStdin());
+    conn.onClose(() => ref.session.finish());
     await ref.exitCode.catch(() => {});
     conn.end();
   });

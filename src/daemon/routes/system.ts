@@ -33,7 +33,25 @@ export function systemRoutes(r: Router, ctx: DaemonContext): void {
   r.add('GET', '/version', ({ res }) => {
     sendJson(res, 200, {
       Platform: { Name: 'Vessel' },
-      Components: [{ Name: 'Engine', Version: VERSION, Details: { ApiVersion: API_VERSION, Runtime: ctx.config.runtime } }],
+      Components: [
+        {
+          Name: 'Engine',
+          Version: VERSION,
+          Details: {
+            ApiVersion: API_VERSION,
+            MinAPIVersion: '1.24',
+            Arch: process.arch === 'x64' ? 'amd64' : process.arch,
+            Os: 'linux',
+            KernelVersion: os.release(),
+            GoVersion: `node ${process.version}`,
+            GitCommit: '',
+            BuildTime: '',
+            Experimental: 'false',
+          },
+        },
+        { Name: 'runc', Version: ctx.config.runtime, Details: { GitCommit: '' } },
+        { Name: 'conmon', Version: 'conmon', Details: { GitCommit: '' } },
+      ],
       Version: VERSION,
       ApiVersion: API_VERSION,
       MinAPIVersion: '1.24',
