@@ -134,7 +134,7 @@ test('run: a command that cannot be found exits 127', { timeout: 20000 }, async 
 test('usage errors: one line; 125 for run, 1 elsewhere', { timeout: 20000 }, async () => {
   const host = 'unix:///nonexistent/vessel.sock';
   let r = await runCli(host, ['run', '--memory', 'abc', 'busybox']);
-  assert.deepEqual([r.stderr, r.code], ["vessel: invalid size: 'abc'\n", 125]);
+  assert.deepEqual([r.stderr, r.code], ['vessel: Invalid size: abc\n', 125]);
   r = await runCli(host, ['run', '--bogus', 'busybox']);
   assert.deepEqual([r.stderr, r.code], ['vessel: unknown flag: --bogus\n', 125]);
   r = await runCli(host, ['stop', '--bogus', 'x']);

@@ -81,7 +81,7 @@ test('healthcheck flags', () => {
 test('memory flags: swap -1, invalid sizes', () => {
   assert.equal(build(['--memory-swap', '-1', 'img']).body.HostConfig.MemorySwap, -1);
   assert.equal(build(['--memory-reservation', '1g', 'img']).body.HostConfig.MemoryReservation, 1024 ** 3);
-  assert.throws(() => build(['-m', 'abc', 'img']), { message: "invalid size: 'abc'" });
+  assert.throws(() => build(['-m', 'abc', 'img']), { message: 'Invalid size: abc' });
 });
 
 test('--rm sets AutoRemove and conflicts with a restart policy', () => {

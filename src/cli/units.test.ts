@@ -16,7 +16,7 @@ test('parseSize: binary suffixes, optional b/ib, bare bytes', () => {
 
 test('parseSize rejects junk with the Docker-style message', () => {
   for (const bad of ['abc', '', '12x', '-1', '1.2.3m', 'm']) {
-    assert.throws(() => parseSize(bad), { message: `invalid size: '${bad}'` });
+    assert.throws(() => parseSize(bad), { message: `Invalid size: ${bad}` });
   }
 });
 
@@ -30,8 +30,8 @@ test('parseGoDuration', () => {
   assert.equal(parseGoDuration('7ns'), 7);
   assert.equal(parseGoDuration('0'), 0);
   assert.equal(parseGoDuration('-2s'), -2e9);
-  assert.throws(() => parseGoDuration('30'), /invalid duration/);
-  assert.throws(() => parseGoDuration('soon'), /invalid duration/);
+  assert.throws(() => parseGoDuration('30'), /Invalid duration/);
+  assert.throws(() => parseGoDuration('soon'), /Invalid duration/);
 });
 
 test('parseCpus gives NanoCpus', () => {

@@ -5,47 +5,32 @@
  * times read "5 seconds ago".
  */
 import { UsageError } from './errors.js';
+import { humanDuration, parseBytes, parseCpus as parseNanoCpus, parseDurationNs } from '../core/units.js';
 
-const BINARY_SUFFIX: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
+export { humanDuration };
 
 /** Parses a memory size such as `64m`, `1.5g`, `512k`, `100` (bytes) into bytes. */
 export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?) ?([bkmgtp])?(?:i?b)?$/i.exec(text.trim());
-  const unit = (m?.[2] ?? '').toLowerCase();
-  const mult = BINARY_SUFFIX[unit];
-  if (!m || mult === undefined || text.trim() === '') throw new UsageError(`invalid size: '${text}'`);
-  return Math.floor(Number(m[1]) * mult);
+  return asUsage(() => parseBytes(text));
 }
-
-const DURATION_UNITS: Record<string, number> = {
-  ns: 1,
-  us: 1e3,
-  'µs': 1e3,
-  'μs': 1e3,
-  ms: 1e6,
-  s: 1e9,
-  m: 60e9,
-  h: 3600e9,
-};
 
 /** Parses a Go duration (`1m30s`, `500ms`, `-2h`, `0`) into nanoseconds. */
 export function parseGoDuration(text: string): number {
-  const s = text.trim();
-  if (s === '0' || s === '+0' || s === '-0') return 0;
-  const m = /^([+-]?)((?:\d*\.?\d+(?:ns|us|µs|μs|ms|s|m|h))+)$/.exec(s);
-  if (!m) throw new UsageError(`invalid duration: '${text}'`);
-  let total = 0;
-  for (const part of (m[2] as string).matchAll(/(\d*\.?\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-    total += Number(part[1]) * (DURATION_UNITS[part[2] as string] as number);
-  }
-  return Math.round(m[1] === '-' ? -total : total);
+  return asUsage(() => parseDurationNs(text));
 }
 
 /** `--cpus 1.5` → NanoCpus 1500000000. */
 export function parseCpus(text: string): number {
-  if (!/^\d*\.?\d+$/.test(text.trim())) throw new UsageError(`invalid value for --cpus: '${text}'`);
-  const nano = Math.round(Number(text) * 1e9);
-  return nano;
+  return asUsage(() => parseNanoCpus(text));
+}
+
+/** The daemon shares these parsers; on the command line a bad value is a usage error. */
+function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 /** Go's `%.Ng`: N significant digits, trailing zeros dropped. */
@@ -82,24 +67,6 @@ export function humanSize(bytes: number): string {
 /** Binary, 4 significant digits: `1.953MiB` (docker stats memory). */
 export function bytesSize(bytes: number): string {
   return scaled(bytes, 1024, BINARY_UNITS, 4);
-}
-
-/** A coarse human duration ("5 seconds", "About an hour", "3 weeks"). */
-export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < 1) return 'Less than a second';
-  if (seconds === 1) return '1 second';
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes === 1) return 'About a minute';
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.round(ms / 3_600_000);
-  if (hours === 1) return 'About an hour';
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
-  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
 }
 
 /** "5 seconds ago" for a unix-seconds timestamp (or ISO string). */

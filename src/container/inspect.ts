@@ -4,29 +4,12 @@
  * "Exited (0) 2 seconds ago").
  */
 import type { ImageStore } from '../image/image-store.js';
+import { humanDuration } from '../core/units.js';
 import { containerHostname } from './bundle.js';
 import { ZERO_TIME, type ContainerRecord } from './model.js';
 import { containerPaths, type DaemonPaths } from './paths.js';
 import { effectiveProcess, mergeEnv, parseBind } from './run-config.js';
 import type { ImageRunConfig } from '../image/oci.js';
-
-export function humanDuration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 1) return 'Less than a second';
-  if (s === 1) return '1 second';
-  if (s < 60) return `${s} seconds`;
-  const m = Math.round(s / 60);
-  if (m === 1) return 'About a minute';
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(s / 3600);
-  if (h === 1) return 'About an hour';
-  if (h < 48) return `${h} hours`;
-  const d = Math.round(s / 86400);
-  if (d < 14) return `${d} days`;
-  if (d < 60) return `${Math.round(d / 7)} weeks`;
-  if (d < 730) return `${Math.round(d / 30)} months`;
-  return `${Math.round(d / 365)} years`;
-}
 
 export function statusLine(c: ContainerRecord, now = Date.now()): string {
   const s = c.state;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
 import { normalizeCapability, resolveCapabilities } from './capabilities.js';
 import { defaultSeccompProfile, type OciSeccomp, type SeccompArch } from './seccomp.js';
-import { parseBytes } from './units.js';
+import { parseBytes } from '../core/units.js';
 
 export type { OciSeccomp, OciSyscall, OciSeccompArg } from './seccomp.js';
 

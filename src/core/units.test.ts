@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from './errors.js';
 import { parseBytes, parseCpus, parseDurationNs } from './units.js';
 
 test('parseBytes reads plain numbers and binary suffixes', () => {

@@ -2,7 +2,7 @@
  * Parsers for the human-friendly quantities users type: memory sizes
  * (`64m`), CPU counts (`0.5`) and Go-style durations (`1m30s`).
  */
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from './errors.js';
 
 const SIZE_MULTIPLIERS: Readonly<Record<string, number>> = {
   '': 1,
@@ -91,4 +91,22 @@ export function parseDurationNs(value: string): number {
   const ns = total / SCALE;
   if (ns > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid();
   return Number(negative ? -ns : ns);
+}
+
+/** A coarse human duration ("5 seconds", "About an hour", "3 weeks"). */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
 }
