@@ -339,7 +339,7 @@ async function main(): Promise<number> {
   const phase = (k: keyof BPhases) => r1(summarize(bPhases.map((p) => p[k])).median);
   const daemonPhase = (key: 'a' | 'b', k: keyof StartedLine) => r1(summarize(started[key].map((s) => s[k])).median);
   const podmanNote =
-    'podman runs with --network none: vessel containers get a private network namespace with only loopback, which is what --network none gives podman (its default would add netavark/slirp set-up that vessel does not do).';
+    'podman runs with --network none: vessel containers get a private network namespace with only loopback, which is what --network none gives podman (the default for root, a bridge network set up by netavark/CNI, is work vessel does not do).';
 
   const summary = {
     date: new Date().toISOString(),

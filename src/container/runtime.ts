@@ -3,7 +3,7 @@
  * the runtime's own state lives under `root`, one directory per daemon, so
  * two daemons never see each other's containers.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CommandError, run, type CommandResult } from '../core/exec.js';
 import { FailedPreconditionError, InternalError, UnavailableError } from '../core/errors.js';
@@ -61,7 +61,38 @@ export class OciRuntime {
   }
 
   async start(id: string): Promise<void> {
+    if (await this.#startThroughFifo(id)) return;
     await this.exec(['start', id]);
+  }
+
+  /**
+   * `runc start` only reads the container's exec fifo (which lets the waiting
+   * init exec the user's process) and removes it; doing that here saves a
+   * runtime process per start. Anything unexpected falls back to `runc start`,
+   * which also gives the proper error message.
+   */
+  async #startThroughFifo(id: string): Promise<boolean> {
+    const fifo = path.join(this.root, id, 'exec.fifo');
+    if (this.name !== 'runc' || !existsSync(fifo)) return false;
+    // Opening the read side blocks until the init has opened the write side;
+    // if the init is gone, open the write side ourselves to unblock it.
+    const unblock = setTimeout(() => {
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch {
+        /* no reader yet or fifo gone */
+      }
+    }, 2000);
+    try {
+      const data = await fs.readFile(fifo);
+      if (data.length === 0) return false;
+      await fs.rm(fifo, { force: true });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(unblock);
+    }
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {

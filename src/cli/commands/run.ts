@@ -63,12 +63,16 @@ export async function attachAndStart(client: VesselClient, id: string, opts: Att
   let restoreTerminal: () => void = noop;
   let stopResize: () => void = noop;
   try {
-    const socket = await client.upgrade('POST', `/containers/${cid}/attach`, {
+    // Attach and wait are independent: one round trip instead of two.
+    const attaching = client.upgrade('POST', `/containers/${cid}/attach`, {
       query: { stream: true, stdout: true, stderr: true, stdin: opts.stdin || undefined },
     });
+    const waiting = beginWait(client, id, opts.condition);
+    waiting.catch(() => undefined);
+    const socket = await attaching;
     if (opts.tty && opts.stdin) restoreTerminal = setRawTerminal();
     const session = pumpStream(socket, { tty: opts.tty, stdin: opts.stdin });
-    const wait = await beginWait(client, id, opts.condition);
+    const wait = await waiting;
     try {
       await opts.start();
     } catch (e) {
