@@ -6,6 +6,7 @@
  * Deliberately self-contained (no imports from src/): the benches drive the
  * daemon only from the outside, the way a user would.
  */
+import { privateNetwork } from '../test/framework/netconf.js';
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync } from 'node:fs';
@@ -369,7 +370,7 @@ export class BenchDaemon {
     if (!existsSync(path.join(REPO, 'dist', 'src', 'daemon', 'main.js'))) {
       throw new Error('dist/src is missing: run `npx tsc -p tsconfig.json` first');
     }
-    const proc = spawn(VESSELD, ['--root', this.stateRoot, '--host', this.host, '--log-level', 'debug'], {
+    const proc = spawn(VESSELD, ['--root', this.stateRoot, '--host', this.host, '--log-level', 'debug', ...privateNetwork().args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, VESSEL_CACHE_DIR: SHARED_CACHE },
       // Its own temp dir as cwd: anything a helper drops in the cwd (conmon pidfile-<id>) goes away with it.

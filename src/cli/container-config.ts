@@ -31,14 +31,17 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   s('health-start-period', 'Start period for the container to initialize (ms|s|m|h)', undefined, 'duration'),
   s('health-timeout', 'Maximum time to allow one check to run (ms|s|m|h)', undefined, 'duration'),
   s('hostname', 'Container host name', 'h'),
+  s('ip', 'IPv4 address on the network (e.g. 10.89.0.10)'),
   b('interactive', 'Keep STDIN open even if not attached', 'i'),
   l('label', 'Set meta data on a container', 'l'),
   l('label-file', 'Read in a line delimited file of labels'),
   s('memory', 'Memory limit (b, k, m, g)', 'm', 'bytes'),
   s('memory-reservation', 'Memory soft limit', undefined, 'bytes'),
   s('memory-swap', "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", undefined, 'bytes'),
+  l('mount', 'Attach a filesystem mount to the container (type=volume|bind|tmpfs,source=,target=[,readonly])'),
   s('name', 'Assign a name to the container'),
   { ...s('network', 'Connect a container to a network'), aliases: ['net'] },
+  { ...l('network-alias', 'Add network-scoped alias for the container'), aliases: ['net-alias'] },
   b('no-healthcheck', 'Disable any container-specified HEALTHCHECK'),
   b('privileged', 'Give extended privileges to this container'),
   l('publish', "Publish a container's port(s) to the host", 'p'),
@@ -84,6 +87,7 @@ export function buildCreateRequest(args: ParsedArgs, lookup?: EnvLookup): Create
 
   const hostConfig: Record<string, unknown> = {
     Binds: binds,
+    Mounts: parseMounts(args.list('mount')),
     NetworkMode: args.str('network') ?? 'default',
     PortBindings: ports.bindings,
     RestartPolicy: restart,
@@ -133,7 +137,7 @@ export function buildCreateRequest(args: ParsedArgs, lookup?: EnvLookup): Create
       StopSignal: args.str('stop-signal'),
       StopTimeout: args.int('stop-timeout'),
       HostConfig: hostConfig,
-      NetworkingConfig: { EndpointsConfig: {} },
+      NetworkingConfig: { EndpointsConfig: endpointsConfig(args) },
     },
   };
 }
@@ -277,4 +281,115 @@ function parseHealthcheck(args: ParsedArgs): Record<string, unknown> | null {
     StartPeriod: dur('health-start-period'),
     Retries: retries,
   };
+}
+
+/** `--network-alias` and `--ip` apply to the network named by `--network` (Docker's EndpointsConfig). */
+function endpointsConfig(args: ParsedArgs): Record<string, unknown> {
+  const network = args.str('network');
+  const aliases = args.list('network-alias');
+  const ip = args.str('ip');
+  if (!aliases.length && !ip) return {};
+  if (!network || ['default', 'bridge', 'none', 'host'].includes(network) || network.startsWith('container:')) {
+    throw new UsageError('--network-alias and --ip need a user-defined network (--network NAME)');
+  }
+  return { [network]: { Aliases: aliases, ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}) } };
+}
+
+/** Docker's `--mount` CSV syntax, as the API's `HostConfig.Mounts` objects. */
+export function parseMounts(list: string[]): Array<Record<string, unknown>> {
+  return list.map(parseMount);
+}
+
+export function parseMount(spec: string): Record<string, unknown> {
+  let type = 'volume';
+  let source = '';
+  let target = '';
+  let readonly = false;
+  let propagation: string | undefined;
+  let nocopy: boolean | undefined;
+  const labels: Record<string, string> = {};
+  let tmpfsSize: number | undefined;
+  let tmpfsMode: number | undefined;
+  const kinds = new Set<string>();
+  const bool = (key: string, v: string | undefined): boolean => {
+    if (v === undefined) return true;
+    if (['1', 'true'].includes(v.toLowerCase())) return true;
+    if (['0', 'false'].includes(v.toLowerCase())) return false;
+    throw new UsageError(`invalid value for ${key}: ${v}`);
+  };
+  for (const field of spec.split(',')) {
+    if (field.trim() === '') continue;
+    const eq = field.indexOf('=');
+    const key = (eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase();
+    const value = eq < 0 ? undefined : field.slice(eq + 1);
+    const need = (): string => {
+      if (value === undefined) throw new UsageError(`invalid field '${field}' must be a key=value pair`);
+      return value;
+    };
+    switch (key) {
+      case 'type':
+        type = need();
+        break;
+      case 'source':
+      case 'src':
+        source = need();
+        break;
+      case 'target':
+      case 'destination':
+      case 'dst':
+        target = need();
+        break;
+      case 'readonly':
+      case 'ro':
+        readonly = bool(key, value);
+        break;
+      case 'consistency':
+        need();
+        break;
+      case 'bind-propagation':
+        propagation = need();
+        kinds.add('bind');
+        break;
+      case 'volume-nocopy':
+        nocopy = bool(key, value);
+        kinds.add('volume');
+        break;
+      case 'volume-label': {
+        const v = need();
+        const i = v.indexOf('=');
+        labels[i < 0 ? v : v.slice(0, i)] = i < 0 ? '' : v.slice(i + 1);
+        kinds.add('volume');
+        break;
+      }
+      case 'volume-driver':
+        if (need() !== 'local') throw new UsageError(`volume driver not supported: ${value}`);
+        kinds.add('volume');
+        break;
+      case 'tmpfs-size':
+        tmpfsSize = parseSize(need());
+        kinds.add('tmpfs');
+        break;
+      case 'tmpfs-mode': {
+        const v = need();
+        if (!/^[0-7]{1,4}$/.test(v)) throw new UsageError(`invalid value for tmpfs-mode: ${v}`);
+        tmpfsMode = parseInt(v, 8);
+        kinds.add('tmpfs');
+        break;
+      }
+      default:
+        throw new UsageError(`unexpected key '${key}' in '${field}'`);
+    }
+  }
+  if (!['bind', 'volume', 'tmpfs'].includes(type)) throw new UsageError(`invalid mount type: '${type}'`);
+  if (!target) throw new UsageError('target is required');
+  for (const k of kinds) {
+    if (k !== type) throw new UsageError(`cannot mix '${k}-*' options with mount type '${type}'`);
+  }
+  const mount: Record<string, unknown> = { Type: type, Source: source, Target: target, ReadOnly: readonly };
+  if (propagation !== undefined) mount['BindOptions'] = { Propagation: propagation };
+  if (nocopy !== undefined || Object.keys(labels).length) mount['VolumeOptions'] = { NoCopy: !!nocopy, Labels: labels };
+  if (tmpfsSize !== undefined || tmpfsMode !== undefined) {
+    mount['TmpfsOptions'] = { ...(tmpfsSize !== undefined ? { SizeBytes: tmpfsSize } : {}), ...(tmpfsMode !== undefined ? { Mode: tmpfsMode } : {}) };
+  }
+  return mount;
 }

@@ -25,12 +25,15 @@ const load = {
   images: () => import('./commands/images.js'),
   imageStream: () => import('./commands/image-stream.js'),
   system: () => import('./commands/system.js'),
+  network: () => import('./commands/network.js'),
+  volume: () => import('./commands/volume.js'),
+  cp: () => import('./commands/cp.js'),
 } satisfies Record<string, Loader>;
 
 interface Entry {
   loader: Loader;
   summary: string;
-  group: 'Common' | 'Container' | 'Image' | 'System';
+  group: 'Common' | 'Container' | 'Image' | 'Network' | 'Volume' | 'System';
 }
 
 /** Canonical command names, in help order. Summaries live here so --help loads nothing. */
@@ -56,6 +59,7 @@ const COMMANDS: Record<string, Entry> = {
   top: { loader: load.inspect, summary: 'Display the running processes of a container', group: 'Container' },
   port: { loader: load.inspect, summary: 'List port mappings of a container', group: 'Container' },
   stats: { loader: load.stats, summary: 'Display resource usage statistics of containers', group: 'Container' },
+  cp: { loader: load.cp, summary: 'Copy files/folders between a container and the local filesystem', group: 'Container' },
   'image ls': { loader: load.images, summary: 'List images', group: 'Image' },
   'image inspect': { loader: load.inspect, summary: 'Display detailed information on one or more images', group: 'Image' },
   'image rm': { loader: load.images, summary: 'Remove one or more images', group: 'Image' },
@@ -64,6 +68,18 @@ const COMMANDS: Record<string, Entry> = {
   'image prune': { loader: load.images, summary: 'Remove unused images', group: 'Image' },
   'image import': { loader: load.imageStream, summary: 'Import a root filesystem tarball as an image', group: 'Image' },
   'image bootstrap': { loader: load.imageStream, summary: 'Build a base image locally (busybox, debian:bookworm)', group: 'Image' },
+  'network create': { loader: load.network, summary: 'Create a network', group: 'Network' },
+  'network ls': { loader: load.network, summary: 'List networks', group: 'Network' },
+  'network inspect': { loader: load.network, summary: 'Display detailed information on one or more networks', group: 'Network' },
+  'network rm': { loader: load.network, summary: 'Remove one or more networks', group: 'Network' },
+  'network prune': { loader: load.network, summary: 'Remove all unused networks', group: 'Network' },
+  'network connect': { loader: load.network, summary: 'Connect a container to a network', group: 'Network' },
+  'network disconnect': { loader: load.network, summary: 'Disconnect a container from a network', group: 'Network' },
+  'volume create': { loader: load.volume, summary: 'Create a volume', group: 'Volume' },
+  'volume ls': { loader: load.volume, summary: 'List volumes', group: 'Volume' },
+  'volume inspect': { loader: load.volume, summary: 'Display detailed information on one or more volumes', group: 'Volume' },
+  'volume rm': { loader: load.volume, summary: 'Remove one or more volumes', group: 'Volume' },
+  'volume prune': { loader: load.volume, summary: 'Remove all unused local volumes', group: 'Volume' },
 };
 
 /** Other spellings, as in Docker (`rmi`, `container ls`, `image list`, `system info`). */
@@ -81,6 +97,10 @@ const ALIASES: Record<string, string> = {
   'container remove': 'rm',
   'system info': 'info',
   'system version': 'version',
+  'network list': 'network ls',
+  'network remove': 'network rm',
+  'volume list': 'volume ls',
+  'volume remove': 'volume rm',
 };
 
 const GLOBAL_FLAGS: FlagSpec[] = [
@@ -111,7 +131,7 @@ function wrap(items: string[], indent: string): string {
 }
 
 function mainHelp(): string {
-  const groups = ['Common', 'Container', 'Image', 'System'] as const;
+  const groups = ['Common', 'Container', 'Image', 'Network', 'Volume', 'System'] as const;
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 3;
   const sections = groups
     .map((g) => {
@@ -142,7 +162,7 @@ Run 'vessel COMMAND --help' for more information on a command.
 }
 
 /** `vessel image` / `vessel container` without a subcommand list what is available. */
-const GROUPS = ['image', 'container', 'system'];
+const GROUPS = ['image', 'container', 'system', 'volume'];
 
 function groupHelp(group: string): string {
   const names =

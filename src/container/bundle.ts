@@ -8,7 +8,8 @@ import type { ImageRecord } from '../image/image-store.js';
 import type { ContainerRecord } from './model.js';
 import type { ContainerPaths } from './paths.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
-import { effectiveProcess, parseBind } from './run-config.js';
+import { effectiveProcess } from './run-config.js';
+import { containerMounts } from '../volume/bundle-mounts.js';
 import { buildSpec, type OciMount, type OciSpec } from './spec.js';
 import { capsFromMask } from './capabilities.js';
 import { readFileSync } from 'node:fs';
@@ -22,6 +23,8 @@ export interface BundleInput {
   cgroupsPath: string;
   hostRlimits: { nofile: { soft: number; hard: number }; nproc: { soft: number; hard: number } };
   cgroupVersion: 1 | 2;
+  /** The network namespace to join ('host', a path, or null for a private loopback-only one). */
+  network: { netns: string | null; nameservers: string[] | null; ip: string | null };
 }
 
 let daemonCaps: string[] | null = null;
@@ -45,9 +48,13 @@ export function containerHostname(c: ContainerRecord): string {
 }
 
 /** The host's resolvers, minus loopback ones that mean nothing inside the container's own network. */
-async function resolvConf(): Promise<string> {
+async function resolvConf(nameservers: string[] | null): Promise<string> {
   const text = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-  const lines = text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l));
+  let lines = text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l));
+  if (nameservers) {
+    // The embedded resolver answers container names and forwards the rest to the host's resolvers.
+    lines = [...nameservers.map((n) => `nameserver ${n}`), ...lines.filter((l) => !/^\s*nameserver\s/.test(l))];
+  }
   return lines.join('\n').trim() + '\n';
 }
 
@@ -61,12 +68,22 @@ export async function prepareBundle(input: BundleInput): Promise<{ spec: OciSpec
     await fs.writeFile(p.hostname, `${hostname}\n`);
     await fs.writeFile(
       p.hosts,
-      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${hostname}\n`,
+      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n${input.network.ip ?? '127.0.1.1'}\t${hostname}\n`,
     );
-    await fs.writeFile(p.resolvConf, await resolvConf());
+    const dns = Array.isArray(c.spec.HostConfig.Dns) ? (c.spec.HostConfig.Dns as string[]) : [];
+    await fs.writeFile(p.resolvConf, await resolvConf(dns.length ? dns : input.network.nameservers));
+    const extraHosts = Array.isArray(c.spec.HostConfig.ExtraHosts) ? (c.spec.HostConfig.ExtraHosts as string[]) : [];
+    if (extraHosts.length) {
+      const lines = extraHosts.map((h) => {
+        const i = h.lastIndexOf(':');
+        return `${h.slice(i + 1)}\t${h.slice(0, i)}`;
+      });
+      await fs.appendFile(p.hosts, `${lines.join('\n')}\n`);
+    }
     const hc = c.spec.HostConfig;
-    const binds = (hc.Binds ?? []).map(parseBind);
-    for (const b of binds) await fs.mkdir(b.source, { recursive: true }).catch(() => {});
+    // Host binds, --mount tmpfs, and volumes (pre-populated from the rootfs mounted above).
+    const userMounts = await containerMounts(c, p);
+    const binds = userMounts.binds;
     const etcMounts: OciMount[] = [
       { destination: '/etc/hostname', type: 'bind', source: p.hostname, options: ['rbind', 'rprivate'] },
       { destination: '/etc/hosts', type: 'bind', source: p.hosts, options: ['rbind', 'rprivate'] },
@@ -97,10 +114,11 @@ export async function prepareBundle(input: BundleInput): Promise<{ spec: OciSpec
       ...(hc.NanoCpus ? { nanoCpus: hc.NanoCpus } : {}),
       ...(hc.CpuShares ? { cpuShares: hc.CpuShares } : {}),
       ...(hc.PidsLimit ? { pidsLimit: hc.PidsLimit } : {}),
-      tmpfs: hc.Tmpfs ?? {},
+      tmpfs: { ...(hc.Tmpfs ?? {}), ...userMounts.tmpfs },
       binds,
       extraMounts: etcMounts,
       hostRlimits: input.hostRlimits,
+      ...(input.network.netns ? { namespaces: { network: input.network.netns } } : {}),
       annotations: { 'io.vessel.container.name': c.name },
     });
     await fs.writeFile(p.specFile, JSON.stringify(spec, null, 1));

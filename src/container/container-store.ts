@@ -39,6 +39,10 @@ export class ContainerStore {
     }
   }
 
+  saveSpec(id: string, spec: ContainerSpec): void {
+    this.db.prepare('UPDATE containers SET spec = ? WHERE id = ?').run(JSON.stringify(spec), id);
+  }
+
   saveState(id: string, state: ContainerState): void {
     this.db.prepare('UPDATE containers SET state = ? WHERE id = ?').run(JSON.stringify(state), id);
   }

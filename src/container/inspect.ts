@@ -8,7 +8,9 @@ import { humanDuration } from '../core/units.js';
 import { containerHostname } from './bundle.js';
 import { ZERO_TIME, type ContainerRecord } from './model.js';
 import { containerPaths, type DaemonPaths } from './paths.js';
-import { effectiveProcess, mergeEnv, parseBind } from './run-config.js';
+import { effectiveProcess, mergeEnv } from './run-config.js';
+import { volumeServiceFor } from '../volume/registry.js';
+import { mountViews } from '../volume/volume-service.js';
 import type { ImageRunConfig } from '../image/oci.js';
 
 export function statusLine(c: ContainerRecord, now = Date.now()): string {
@@ -44,16 +46,10 @@ function processOf(c: ContainerRecord, images: ImageStore): { path: string; args
   }
 }
 
-function mountsOf(c: ContainerRecord): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = [];
-  for (const b of c.spec.HostConfig.Binds ?? []) {
-    const m = parseBind(b);
-    out.push({ Type: 'bind', Source: m.source, Destination: m.destination, Mode: m.readonly ? 'ro' : '', RW: !m.readonly, Propagation: 'rprivate' });
-  }
-  for (const [dest] of Object.entries(c.spec.HostConfig.Tmpfs ?? {})) {
-    out.push({ Type: 'tmpfs', Source: '', Destination: dest, Mode: '', RW: true, Propagation: '' });
-  }
-  return out;
+/** Docker's `Mounts`: binds, tmpfs and volumes (with their names and `_data` paths when the daemon's volume service is known). */
+function mountsOf(c: ContainerRecord, paths?: DaemonPaths): Array<Record<string, unknown>> {
+  const volumes = paths ? volumeServiceFor(paths.containers) : undefined;
+  return volumes ? volumes.mountViews(c) : mountViews(c, null, () => '');
 }
 
 /** The container's Config with the image's defaults filled in, as Docker shows it. */
@@ -83,7 +79,49 @@ function mergedConfig(c: ContainerRecord, ic: ImageRunConfig): Record<string, un
   };
 }
 
-export function inspectContainer(c: ContainerRecord, paths: DaemonPaths, images: ImageStore): Record<string, unknown> {
+/** What inspect needs to know of a container's networks. */
+export interface NetView {
+  endpoints: Array<{ networkId: string; ip: string; mac: string; aliases: string[] }>;
+  networks: Array<{ id: string; name: string; subnet: string; gateway: string }>;
+}
+
+/** Docker's NetworkSettings: per-network endpoints, the primary address, published ports. */
+function networkSettings(c: ContainerRecord, net: NetView | undefined): Record<string, unknown> {
+  const running = c.state.Status === 'running' || c.state.Status === 'paused';
+  const networks: Record<string, unknown> = {};
+  for (const ep of running ? (net?.endpoints ?? []) : []) {
+    const n = net?.networks.find((x) => x.id === ep.networkId);
+    if (!n) continue;
+    networks[n.name] = {
+      IPAMConfig: null,
+      Links: null,
+      Aliases: ep.aliases,
+      NetworkID: n.id,
+      EndpointID: `${n.id.slice(0, 16)}${c.id.slice(0, 48)}`,
+      Gateway: n.gateway,
+      IPAddress: ep.ip,
+      IPPrefixLen: Number(n.subnet.split('/')[1]),
+      MacAddress: ep.mac,
+    };
+  }
+  const ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
+  for (const key of Object.keys(c.spec.Config.ExposedPorts ?? {})) ports[key] = null;
+  for (const p of running ? (c.state.Ports ?? []) : []) {
+    const key = `${p.containerPort}/${p.proto}`;
+    (ports[key] ??= []).push({ HostIp: p.hostIp ?? '0.0.0.0', HostPort: String(p.hostPort) });
+  }
+  const first = Object.values(networks)[0] as { IPAddress?: string; Gateway?: string; MacAddress?: string; IPPrefixLen?: number } | undefined;
+  return {
+    Ports: ports,
+    Networks: networks,
+    IPAddress: first?.IPAddress ?? '',
+    IPPrefixLen: first?.IPPrefixLen ?? 0,
+    Gateway: first?.Gateway ?? '',
+    MacAddress: first?.MacAddress ?? '',
+  };
+}
+
+export function inspectContainer(c: ContainerRecord, paths: DaemonPaths, images: ImageStore, net?: NetView): Record<string, unknown> {
   const p = containerPaths(paths, c.id);
   const s = c.state;
   const proc = processOf(c, images);
@@ -135,13 +173,13 @@ export function inspectContainer(c: ContainerRecord, paths: DaemonPaths, images:
         MergedDir: p.rootfs,
       },
     },
-    Mounts: mountsOf(c),
+    Mounts: mountsOf(c, paths),
     Config: mergedConfig(c, image?.config.config ?? {}),
-    NetworkSettings: { Ports: {}, Networks: {}, IPAddress: '', Gateway: '', MacAddress: '' },
+    NetworkSettings: networkSettings(c, net),
   };
 }
 
-export function summarizeContainer(c: ContainerRecord, images: ImageStore): Record<string, unknown> {
+export function summarizeContainer(c: ContainerRecord, images: ImageStore, net?: NetView): Record<string, unknown> {
   const proc = processOf(c, images);
   return {
     Id: c.id,
@@ -150,12 +188,17 @@ export function summarizeContainer(c: ContainerRecord, images: ImageStore): Reco
     ImageID: c.imageId,
     Command: [proc.path, ...proc.args].map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' '),
     Created: Math.floor(Date.parse(c.created) / 1000),
-    Ports: [],
+    Ports: (c.state.Status === 'running' || c.state.Status === 'paused' ? (c.state.Ports ?? []) : []).map((p) => ({
+      IP: p.hostIp ?? '0.0.0.0',
+      PrivatePort: p.containerPort,
+      PublicPort: p.hostPort,
+      Type: p.proto,
+    })),
     Labels: c.spec.Config.Labels ?? {},
     State: c.state.Status,
     Status: statusLine(c),
     HostConfig: { NetworkMode: (c.spec.HostConfig.NetworkMode as string) || 'none' },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: (networkSettings(c, net).Networks as Record<string, unknown>) },
     Mounts: mountsOf(c),
   };
 }

@@ -16,6 +16,7 @@ import {
   ConflictError,
   FailedPreconditionError,
   InvalidArgumentError,
+  NotFoundError,
   NotModifiedError,
   VesselError,
   errorMessage,
@@ -36,6 +37,10 @@ import { restartDelayMs, shouldRestart } from './restart-policy.js';
 import { prepareBundle, releaseBundle } from './bundle.js';
 import { OciRuntime } from './runtime.js';
 import { validateSpec } from './validate.js';
+import { volumeServiceFor } from '../volume/registry.js';
+import type { NetworkManager, SetupResult } from '../network/network-manager.js';
+import { portRequests, resolvePorts } from '../network/ports.js';
+import { networkModeOf } from './network-mode.js';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
@@ -46,6 +51,7 @@ export interface ManagerOptions {
   defaultRuntime: string;
   hostRlimits: { nofile: { soft: number; hard: number }; nproc: { soft: number; hard: number } };
   cgroupVersion: 1 | 2;
+  networks: NetworkManager;
 }
 
 export interface ContainerEvent {
@@ -141,6 +147,10 @@ export class ContainerManager extends EventEmitter {
   async create(name: string | null, spec: ContainerSpec): Promise<{ Id: string; Warnings: string[] }> {
     const image = this.options.images.resolve(spec.Config.Image ?? '');
     const warnings = validateSpec(spec, image.config);
+    const mode = networkModeOf(spec);
+    this.options.networks.validateMode(mode);
+    if (mode.kind === 'container') this.store.resolve(mode.ref);
+    portRequests(spec.HostConfig.PortBindings, !!spec.HostConfig.PublishAllPorts, { ...(image.config.config?.ExposedPorts ?? {}), ...(spec.Config.ExposedPorts ?? {}) });
     const finalName = name ? checkName(name) : randomName((n) => this.store.nameTaken(n));
     if (this.store.nameTaken(finalName)) {
       const other = this.store.resolve(finalName);
@@ -163,7 +173,10 @@ export class ContainerManager extends EventEmitter {
       await fs.mkdir(p.dir, { recursive: true, mode: 0o710 });
       await fs.mkdir(p.persist, { recursive: true });
       this.store.insert(record);
+      // Named volumes are made if missing, anonymous ones made and named (Docker does this at create).
+      await volumeServiceFor(this.paths.containers)?.attachContainer(record, image.config.config?.Volumes);
     } catch (e) {
+      this.store.delete(id);
       await fs.rm(p.dir, { recursive: true, force: true });
       throw e;
     }
@@ -195,7 +208,13 @@ export class ContainerManager extends EventEmitter {
       await fs.rm(`${this.paths.exits}/${id}`, { force: true });
       await fs.rm(`${p.persist}/oom`, { force: true });
       const t0 = performance.now();
+      const net = await this.#setupNetwork(c, image.config.config?.ExposedPorts);
       const bundle = await prepareBundle({
+        network: {
+          netns: net.netns,
+          nameservers: net.nameservers,
+          ip: net.endpoints[0]?.ip ?? null,
+        },
         container: c,
         image,
         lowerDirs: this.options.images.lowerDirs(image),
@@ -238,6 +257,7 @@ export class ContainerManager extends EventEmitter {
         StartedAt: new Date().toISOString(),
         FinishedAt: c.state.FinishedAt,
         ManuallyStopped: false,
+        Ports: net.ports,
       };
       if (this.health.configFor(c)) {
         c.state.Health = { Status: 'starting', FailingStreak: 0, Log: c.state.Health?.Log ?? [] };
@@ -267,6 +287,34 @@ export class ContainerManager extends EventEmitter {
       if (c.spec.HostConfig.AutoRemove && !fromRestart) setImmediate(() => void this.remove(id, { force: true }).catch(() => {}));
       throw e instanceof VesselError ? e : new InvalidArgumentError(message, { cause: e });
     }
+  }
+
+  /** Network namespace, addresses and published ports for a starting container. */
+  async #setupNetwork(c: ContainerRecord, imageExposed: Record<string, object> | undefined): Promise<SetupResult & { ports: NonNullable<ContainerState['Ports']> }> {
+    const mode = networkModeOf(c.spec);
+    if (mode.kind === 'container') {
+      const other = this.store.resolve(mode.ref);
+      if (other.state.Status !== 'running' && other.state.Status !== 'paused') {
+        throw new ConflictError(`Cannot join the network of container ${mode.ref}: it is not running`);
+      }
+      return { netns: `/proc/${other.state.Pid}/ns/net`, nameservers: null, endpoints: [], ports: [] };
+    }
+    const requests = portRequests(c.spec.HostConfig.PortBindings, !!c.spec.HostConfig.PublishAllPorts, {
+      ...(imageExposed ?? {}),
+      ...(c.spec.Config.ExposedPorts ?? {}),
+    });
+    if (requests.length && mode.kind !== 'networks') {
+      throw new InvalidArgumentError(`Published ports are discarded with network mode ${mode.kind}`);
+    }
+    const ports = await resolvePorts(requests, this.options.networks.publishedPorts());
+    const result = await this.options.networks.setup({
+      id: c.id,
+      name: c.name,
+      hostname: c.spec.Config.Hostname || c.id.slice(0, 12),
+      mode,
+      ports,
+    });
+    return { ...result, ports };
   }
 
   #connect(c: ContainerRecord, session: AttachSession): void {
@@ -429,6 +477,9 @@ export class ContainerManager extends EventEmitter {
       void e;
     }
     await cgroup.remove().catch(() => {});
+    await this.options.networks.teardown(c.id).catch((e) => {
+      firstError ??= e;
+    });
     try {
       await releaseBundle(containerPaths(this.paths, c.id));
     } catch (e) {
@@ -565,7 +616,7 @@ export class ContainerManager extends EventEmitter {
 
   // ---- remove -------------------------------------------------------------
 
-  async remove(ref: string, options: { force: boolean }): Promise<void> {
+  async remove(ref: string, options: { force: boolean; removeVolumes?: boolean }): Promise<void> {
     const c = this.store.resolve(ref);
     if (c.state.Status === 'removing') return;
     if (isActive(c.state.Status) && c.state.Status !== 'restarting') {
@@ -592,7 +643,11 @@ export class ContainerManager extends EventEmitter {
         throw new FailedPreconditionError(`Cannot remove container ${cur.name}: ${errorMessage(e)}`, { cause: e });
       }
       await fs.rm(containerPaths(this.paths, c.id).dir, { recursive: true, force: true });
-      this.store.delete(c.id);
+      const volumes = volumeServiceFor(this.paths.containers);
+      const anonymous = volumes?.anonymousOf(c.id) ?? [];
+      this.store.delete(c.id); // its volume references go with it (ON DELETE CASCADE)
+      // `rm -v`, and auto-removal (`--rm`), also remove the container's anonymous volumes.
+      if (options.removeVolumes ?? !!cur.spec.HostConfig.AutoRemove) await volumes?.removeUnused(anonymous);
       for (const s of this.#pendingAttach.get(c.id) ?? []) s.finish();
       this.#pendingAttach.delete(c.id);
       this.#emit('destroy', cur);
@@ -642,6 +697,70 @@ export class ContainerManager extends EventEmitter {
         }
       });
     }
+  }
+
+  /** `network connect`: recorded in the container's config, and live when it runs. */
+  async connectNetwork(ref: string, networkRef: string, aliases: string[], ip: string | null): Promise<void> {
+    const id = this.store.resolve(ref).id;
+    await this.#locked(id, async () => {
+      const c = this.store.resolve(id);
+      const n = this.options.networks.get(networkRef);
+      const mode = networkModeOf(c.spec);
+      if (mode.kind !== 'networks') throw new ConflictError(`Container ${c.name} uses network mode ${mode.kind} and cannot join networks`);
+      if (mode.attach.some((a) => a.network === n.name || a.network === n.id)) {
+        throw new ConflictError(`Endpoint with name ${c.name} already exists in network ${n.name}`);
+      }
+      if (c.state.Status === 'running' || c.state.Status === 'paused') {
+        await this.options.networks.connect(
+          { id: c.id, name: c.name, hostname: c.spec.Config.Hostname || c.id.slice(0, 12), mode, ports: c.state.Ports ?? [] },
+          n.id,
+          aliases,
+          ip,
+        );
+      }
+      const endpoints = { ...(c.spec.NetworkingConfig?.EndpointsConfig ?? {}) };
+      endpoints[n.name] = { Aliases: aliases, ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}) };
+      c.spec = { ...c.spec, NetworkingConfig: { EndpointsConfig: endpoints } };
+      this.store.saveSpec(c.id, c.spec);
+      this.#emit('connect', c, { network: n.name });
+    });
+  }
+
+  async disconnectNetwork(ref: string, networkRef: string): Promise<void> {
+    const id = this.store.resolve(ref).id;
+    await this.#locked(id, async () => {
+      const c = this.store.resolve(id);
+      const n = this.options.networks.get(networkRef);
+      const mode = networkModeOf(c.spec);
+      if (mode.kind !== 'networks' || !mode.attach.some((a) => a.network === n.name || a.network === n.id)) {
+        throw new NotFoundError(`Container ${c.name} is not connected to network ${n.name}`);
+      }
+      if (c.state.Status === 'running' || c.state.Status === 'paused') await this.options.networks.disconnect(c.id, n.id);
+      const endpoints = { ...(c.spec.NetworkingConfig?.EndpointsConfig ?? {}) };
+      delete endpoints[n.name];
+      const hc = { ...c.spec.HostConfig };
+      // Leaving the primary network: the next listed one (or none) becomes primary.
+      if (hc.NetworkMode === n.name || (n.builtin && ['', 'default', 'bridge', undefined].includes(hc.NetworkMode as string))) {
+        hc.NetworkMode = Object.keys(endpoints)[0] ?? 'none';
+      }
+      c.spec = { ...c.spec, HostConfig: hc, NetworkingConfig: { EndpointsConfig: endpoints } };
+      this.store.saveSpec(c.id, c.spec);
+      this.#emit('disconnect', c, { network: n.name });
+    });
+  }
+
+  /** Networking facts of the running containers, for the network manager's reconciliation. */
+  runningNetworkInfos(): Array<import('../network/network-manager.js').ContainerNetworkInfo> {
+    return this.store
+      .list()
+      .filter((c) => c.state.Status === 'running' || c.state.Status === 'paused')
+      .map((c) => ({
+        id: c.id,
+        name: c.name,
+        hostname: c.spec.Config.Hostname || c.id.slice(0, 12),
+        mode: networkModeOf(c.spec),
+        ports: c.state.Ports ?? [],
+      }));
   }
 
   /** For `inspect`: the record plus runtime facts. */

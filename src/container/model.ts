@@ -68,6 +68,15 @@ export interface HostConfig {
 export interface ContainerSpec {
   Config: ContainerRunConfig;
   HostConfig: HostConfig;
+  NetworkingConfig?: { EndpointsConfig?: Record<string, unknown> | null } | null;
+}
+
+/** A port published on the host (after picking random host ports). */
+export interface PublishedPortState {
+  proto: 'tcp' | 'udp';
+  containerPort: number;
+  hostIp: string | null;
+  hostPort: number;
 }
 
 export interface HealthLogEntry {
@@ -96,6 +105,8 @@ export interface ContainerState {
   /** Set by `stop`/`kill` from the user; restart policies other than `always` honour it. */
   ManuallyStopped: boolean;
   Health?: HealthState;
+  /** Published ports while running. */
+  Ports?: PublishedPortState[];
 }
 
 export interface ContainerRecord {

@@ -54,22 +54,47 @@ export function effectiveProcess(image: ImageConfig, spec: ContainerSpec): Effec
   };
 }
 
-/** Parses `-v SRC:DST[:ro|rw]` for host bind mounts. */
-export function parseBind(bind: string): { source: string; destination: string; readonly: boolean } {
+/** Docker's rule for local volume names (at least two characters). */
+export const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+export interface ParsedBind {
+  /** `bind` for an absolute host path, `volume` for a named volume. */
+  type: 'bind' | 'volume';
+  /** The host path, or the volume name. */
+  source: string;
+  destination: string;
+  readonly: boolean;
+  /** The mode field as given (`ro`, `rw,z`...), '' when absent. */
+  mode: string;
+  /** `nocopy`: never pre-populate the volume from the image (volumes only). */
+  nocopy: boolean;
+}
+
+/**
+ * Parses `-v SRC:DST[:MODE]`: an absolute SRC is a host bind mount, any other
+ * SRC a named volume (relative host paths are refused; the CLI makes them absolute).
+ */
+export function parseBind(bind: string): ParsedBind {
   const parts = bind.split(':');
   if (parts.length < 2 || parts.length > 3) throw new InvalidArgumentError(`Invalid volume specification: '${bind}'`);
-  const [source = '', destination = '', mode = 'rw'] = parts;
+  const [source = '', destination = '', mode = ''] = parts;
   if (!destination.startsWith('/')) {
     throw new InvalidArgumentError(`Invalid volume specification: '${bind}': destination must be an absolute path`);
   }
-  if (!source.startsWith('/')) {
-    throw new InvalidArgumentError(`Invalid volume specification: '${bind}': named volumes are not supported yet, use an absolute host path`);
+  const type = source.startsWith('/') ? 'bind' : 'volume';
+  if (type === 'volume' && (source === '' || source.startsWith('.'))) {
+    throw new InvalidArgumentError(`Invalid volume specification: '${bind}': relative host paths are not supported, use an absolute path`);
   }
-  const opts = mode.split(',');
+  if (type === 'volume' && !VOLUME_NAME.test(source)) {
+    throw new InvalidArgumentError(
+      `Invalid volume specification: '${bind}': "${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed; use an absolute path for a host directory`,
+    );
+  }
+  const opts = mode === '' ? [] : mode.split(',');
+  const allowed = ['ro', 'rw', 'z', 'Z', 'rprivate', 'private', 'rslave', 'slave', 'rshared', 'shared', ...(type === 'volume' ? ['nocopy'] : [])];
   for (const o of opts) {
-    if (!['ro', 'rw', 'z', 'Z', 'rprivate', 'private', 'rslave', 'slave', 'rshared', 'shared'].includes(o)) {
-      throw new InvalidArgumentError(`Invalid volume specification: '${bind}': invalid mode: ${o}`);
-    }
+    if (!allowed.includes(o)) throw new InvalidArgumentError(`Invalid volume specification: '${bind}': invalid mode: ${o}`);
   }
-  return { source, destination, readonly: opts.includes('ro') };
+  if (opts.includes('ro') && opts.includes('rw')) throw new InvalidArgumentError(`Invalid volume specification: '${bind}': invalid mode: ${mode}`);
+  return { type, source, destination, readonly: opts.includes('ro'), mode, nocopy: opts.includes('nocopy') };
 }

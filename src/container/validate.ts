@@ -10,6 +10,7 @@ import type { ContainerSpec } from './model.js';
 import { validateRestartPolicy } from './restart-policy.js';
 import { effectiveProcess, parseBind } from './run-config.js';
 import { MIN_MEMORY, parseTmpfsOptions } from './spec.js';
+import { planMounts } from '../volume/mounts.js';
 
 const SECURITY_OPTS = /^(no-new-privileges([:=](true|false))?|seccomp[:=]unconfined)$/;
 
@@ -43,9 +44,18 @@ export function validateSpec(spec: ContainerSpec, image: ImageConfig): string[] 
     if (!dest.startsWith('/')) throw new InvalidArgumentError(`Invalid tmpfs mount point: ${dest}: must be an absolute path`);
     parseTmpfsOptions(opts);
   }
+  // -v, --mount and anonymous volumes: syntax, and no two explicit mounts at one destination.
+  planMounts(spec, image.config?.Volumes);
   resolveCapabilities(hc.CapAdd ?? [], hc.CapDrop ?? []);
   for (const o of hc.SecurityOpt ?? []) {
     if (!SECURITY_OPTS.test(o)) throw new InvalidArgumentError(`Invalid --security-opt: ${o}`);
+  }
+  for (const h of (hc.ExtraHosts as string[] | undefined) ?? []) {
+    const i = h.lastIndexOf(':');
+    if (i <= 0 || !/^[0-9a-fA-F.:]+$/.test(h.slice(i + 1))) throw new InvalidArgumentError(`Invalid extra host: ${h}: use host:ip`);
+  }
+  for (const d of (hc.Dns as string[] | undefined) ?? []) {
+    if (!/^[0-9a-fA-F.:]+$/.test(d)) throw new InvalidArgumentError(`Invalid DNS server address: ${d}`);
   }
   if (hc.Privileged) throw new InvalidArgumentError('Privileged containers are not supported');
   const hcfg = spec.Config.Healthcheck;

@@ -3,6 +3,9 @@ import type { ContainerManager } from '../container/manager.js';
 import type { ExecManager } from '../container/exec-manager.js';
 import type { DaemonPaths } from '../container/paths.js';
 import type { ImageStore } from '../image/image-store.js';
+import type { NetworkManager } from '../network/network-manager.js';
+import type { ContainerArchiver } from '../volume/container-archive.js';
+import type { VolumeService } from '../volume/volume-service.js';
 import type { DaemonConfig } from './config.js';
 
 export interface DaemonContext {
@@ -12,6 +15,9 @@ export interface DaemonContext {
   manager: ContainerManager;
   execs: ExecManager;
   cgroupVersion: 1 | 2;
+  networks: NetworkManager;
+  volumes: VolumeService;
+  archiver: ContainerArchiver;
 }
 
 export function sendJson(res: import('node:http').ServerResponse, status: number, body: unknown): void {

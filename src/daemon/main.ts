@@ -13,6 +13,7 @@ import { ExecManager } from '../container/exec-manager.js';
 import { ContainerManager } from '../container/manager.js';
 import { daemonPaths } from '../container/paths.js';
 import { ImageStore } from '../image/image-store.js';
+import { NetworkManager } from '../network/network-manager.js';
 import { openDb } from '../store/db.js';
 import { VERSION } from '../version.js';
 import { DAEMON_USAGE, parseDaemonArgs, type DaemonConfig } from './config.js';
@@ -20,7 +21,13 @@ import type { DaemonContext } from './context.js';
 import { containerRoutes } from './routes/containers.js';
 import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
+import { networkRoutes } from './routes/networks.js';
 import { systemRoutes } from './routes/system.js';
+import { archiveRoutes } from './routes/archive.js';
+import { volumeRoutes } from './routes/volumes.js';
+import { ContainerArchiver } from '../volume/container-archive.js';
+import { registerVolumeService, unregisterVolumeService } from '../volume/registry.js';
+import { VolumeService } from '../volume/volume-service.js';
 import { Router } from './router.js';
 import { ApiServer, socketPathOf } from './server.js';
 
@@ -63,7 +70,19 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
   const images = new ImageStore(paths.images, db);
   await images.init();
   const cgroupVersion = detectCgroupVersion();
+  const networks = new NetworkManager({
+    db,
+    tag: paths.cgroupParent.replace(/^\/vessel-/, ''),
+    defaultBridge: config.bridge,
+    defaultSubnet: config.subnet,
+  });
+  await networks.init();
+  // Before the manager starts anything (restart policies): containers mount volumes.
+  const volumes = new VolumeService(db, paths);
+  await volumes.init();
+  registerVolumeService(volumes);
   const manager = new ContainerManager({
+    networks,
     paths,
     db,
     images,
@@ -72,13 +91,18 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
     cgroupVersion,
   });
   await manager.init();
+  const archiver = new ContainerArchiver({ manager, images, paths, volumes });
+  await networks.reconcile(manager.runningNetworkInfos());
   const execs = new ExecManager(manager);
-  const ctx: DaemonContext = { config, paths, images, manager, execs, cgroupVersion };
+  const ctx: DaemonContext = { config, paths, images, manager, execs, cgroupVersion, networks, volumes, archiver };
   const router = new Router();
   systemRoutes(router, ctx);
   containerRoutes(router, ctx);
   execRoutes(router, ctx);
   imageRoutes(router, ctx);
+  networkRoutes(router, ctx);
+  volumeRoutes(router, ctx);
+  archiveRoutes(router, ctx);
   const server = new ApiServer(router);
   await server.listen(config.host, config.socketGroup);
   log.info('vesseld ready', { version: VERSION, root: paths.root, host: config.host, runtime: config.runtime, cgroup: cgroupVersion });
@@ -88,6 +112,8 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
     stopping = true;
     await server.close();
     await manager.close();
+    await networks.close();
+    unregisterVolumeService(volumes);
     db.close();
     await fs.rm(socketPathOf(config.host), { force: true });
     await fs.rm(pidFile, { force: true });

@@ -42,6 +42,46 @@ CREATE TABLE IF NOT EXISTS containers (
   spec TEXT NOT NULL,             -- ContainerConfig JSON (what the user asked for)
   state TEXT NOT NULL             -- ContainerState JSON (what is)
 );
+CREATE TABLE IF NOT EXISTS networks (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  bridge TEXT NOT NULL UNIQUE,
+  subnet TEXT NOT NULL,
+  gateway TEXT NOT NULL,
+  internal INTEGER NOT NULL,
+  builtin INTEGER NOT NULL,
+  labels TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS endpoints (   -- IP leases: one per (network, container)
+  network_id TEXT NOT NULL REFERENCES networks(id),
+  container_id TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  mac TEXT NOT NULL,
+  aliases TEXT NOT NULL,
+  host_if TEXT NOT NULL,
+  PRIMARY KEY (network_id, container_id),
+  UNIQUE (network_id, ip)
+);
+CREATE TABLE IF NOT EXISTS volumes (
+  name TEXT PRIMARY KEY,
+  driver TEXT NOT NULL,           -- always 'local'
+  labels TEXT NOT NULL,           -- JSON object
+  options TEXT NOT NULL,          -- JSON object (DriverOpts)
+  created TEXT NOT NULL,
+  anonymous INTEGER NOT NULL,     -- made for a container (-v /path, image VOLUME); removed by rm -v
+  populated INTEGER NOT NULL      -- 1 once filled from an image: never pre-populated again
+);
+CREATE TABLE IF NOT EXISTS volume_mounts (  -- which container mounts which volume where
+  container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  destination TEXT NOT NULL,
+  volume TEXT NOT NULL REFERENCES volumes(name),
+  readonly INTEGER NOT NULL,
+  nocopy INTEGER NOT NULL,
+  mode TEXT NOT NULL,
+  PRIMARY KEY (container_id, destination)
+);
+CREATE INDEX IF NOT EXISTS volume_mounts_by_volume ON volume_mounts(volume);
 CREATE TABLE IF NOT EXISTS meta (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL

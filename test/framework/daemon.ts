@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { privateNetwork } from './netconf.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const VESSEL = path.join(REPO, 'bin', 'vessel');
@@ -31,6 +32,8 @@ export class TestDaemon {
   readonly root: string;
   readonly socket: string;
   readonly host: string;
+  /** This daemon's own default bridge and subnet (kept across restart()). */
+  readonly network = privateNetwork();
   #proc: ChildProcess | null = null;
   #log = '';
 
@@ -63,7 +66,7 @@ export class TestDaemon {
   }
 
   async start(): Promise<this> {
-    const args = ['--root', this.stateRoot, '--host', this.host, '--log-level', 'debug'];
+    const args = ['--root', this.stateRoot, '--host', this.host, '--log-level', 'debug', ...this.network.args];
     if (this.options.runtime) args.push('--runtime', this.options.runtime);
     args.push(...(this.options.extraArgs ?? []));
     const proc = spawn(VESSELD, args, {
@@ -226,6 +229,28 @@ export class TestDaemon {
       const dir = path.join('/sys/fs/cgroup', ctl, this.cgroupParent);
       if (existsSync(dir)) spawnSync('rmdir', [dir]);
     }
+    // Networking the daemon keeps while stopped: its bridges, nft table and any namespaces.
+    const net = this.networkLeftovers();
+    for (const ns of net.netns) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    for (const link of [...net.vethsOnBridges, ...net.bridges]) spawnSync('ip', ['link', 'del', link], { stdio: 'ignore' });
+    spawnSync('nft', ['delete', 'table', 'ip', `vessel_${this.tag}`], { stdio: 'ignore' });
     rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** The per-daemon tag in host object names (netns, bridges, nft table). */
+  get tag(): string {
+    return this.cgroupParent.replace(/^\/vessel-/, '');
+  }
+
+  /** Network objects on the host that belong to this daemon. */
+  networkLeftovers(): { netns: string[]; bridges: string[]; vethsOnBridges: string[] } {
+    const netns = (spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '')
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter((n) => n.startsWith(`vessel-${this.tag}-`));
+    const links = JSON.parse(spawnSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' }).stdout || '[]') as Array<{ ifname: string; master?: string }>;
+    const bridges = links.map((l) => l.ifname).filter((n) => n === this.network.bridge || n.startsWith(`vb${this.tag.slice(0, 4)}`));
+    const vethsOnBridges = links.filter((l) => l.master && bridges.includes(l.master)).map((l) => l.ifname);
+    return { netns, bridges, vethsOnBridges };
   }
 }

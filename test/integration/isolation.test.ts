@@ -127,14 +127,22 @@ test('/dev is a private tmpfs with null, zero, urandom and tty', async () => {
   assert.equal(await sh('ls /dev | grep -cE "^(sd|vd|nvme|xvd|loop)" || true'), '0\n');
 });
 
-test('the container has only the loopback interface', async () => {
-  const out = await d.ok(['run', '--rm', 'busybox', 'cat', '/proc/net/dev']);
-  const ifaces = out
+function interfaces(procNetDev: string): string[] {
+  return procNetDev
     .split('\n')
     .slice(2)
     .filter((l) => l.includes(':'))
     .map((l) => l.split(':')[0]!.trim());
-  assert.deepEqual(ifaces, ['lo']);
+}
+
+test('--network none gives a private namespace with only the loopback interface', async () => {
+  const out = await d.ok(['run', '--rm', '--network', 'none', 'busybox', 'cat', '/proc/net/dev']);
+  assert.deepEqual(interfaces(out), ['lo']);
+});
+
+test('by default a container is on the bridge network: lo and eth0 in its own namespace', async () => {
+  const out = await d.ok(['run', '--rm', 'busybox', 'cat', '/proc/net/dev']);
+  assert.deepEqual(interfaces(out).sort(), ['eth0', 'lo']);
 });
 
 test('two daemons side by side: separate containers and separate cgroup parents', async () => {

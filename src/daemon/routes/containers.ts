@@ -2,7 +2,7 @@
 import { encodeFrame, STDERR, STDOUT } from '../../api/stdcopy.js';
 import { InvalidArgumentError, NotFoundError } from '../../core/errors.js';
 import { ContainerCgroup, hostMemoryTotal, onlineCpus, systemCpuUsageNs } from '../../container/cgroups.js';
-import { inspectContainer, matchesFilters, summarizeContainer } from '../../container/inspect.js';
+import { inspectContainer, matchesFilters, summarizeContainer, type NetView } from '../../container/inspect.js';
 import type { WaitCondition } from '../../container/manager.js';
 import type { ContainerRunConfig, ContainerSpec, HostConfig } from '../../container/model.js';
 import { containerPaths } from '../../container/paths.js';
@@ -24,14 +24,19 @@ function intParam(q: URLSearchParams, name: string): number | undefined {
   return n;
 }
 
+function netView(ctx: DaemonContext, ref: string): NetView {
+  const id = ctx.manager.get(ref).id;
+  return { endpoints: ctx.networks.store.endpoints({ containerId: id }), networks: ctx.networks.list() };
+}
+
 export function containerRoutes(r: Router, ctx: DaemonContext): void {
   const { manager } = ctx;
 
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
-    const body = await readJson<ContainerRunConfig & { HostConfig?: HostConfig; NetworkingConfig?: unknown }>(req);
-    const { HostConfig: hostConfig, NetworkingConfig: _net, ...config } = body;
+    const body = await readJson<ContainerRunConfig & { HostConfig?: HostConfig; NetworkingConfig?: ContainerSpec['NetworkingConfig'] }>(req);
+    const { HostConfig: hostConfig, NetworkingConfig: networking, ...config } = body;
     if (!config.Image) throw new InvalidArgumentError('Config.Image is required');
-    const spec: ContainerSpec = { Config: config, HostConfig: hostConfig ?? {} };
+    const spec: ContainerSpec = { Config: config, HostConfig: hostConfig ?? {}, NetworkingConfig: networking ?? null };
     sendJson(res, 201, await manager.create(query.get('name') || null, spec));
   });
 
@@ -44,11 +49,11 @@ export function containerRoutes(r: Router, ctx: DaemonContext): void {
       .filter((c) => all || c.state.Status === 'running' || c.state.Status === 'paused' || c.state.Status === 'restarting')
       .filter((c) => matchesFilters(c, filters));
     if (limit && limit > 0) list = list.slice(0, limit);
-    sendJson(res, 200, list.map((c) => summarizeContainer(c, ctx.images)));
+    sendJson(res, 200, list.map((c) => summarizeContainer(c, ctx.images, netView(ctx, c.id))));
   });
 
   r.add('GET', `/containers/${ID}/json`, ({ res, params }) => {
-    sendJson(res, 200, inspectContainer(manager.get(params[0]!), ctx.paths, ctx.images));
+    sendJson(res, 200, inspectContainer(manager.get(params[0]!), ctx.paths, ctx.images, netView(ctx, params[0]!)));
   });
 
   r.add('POST', `/containers/${ID}/start`, async ({ res, params }) => {
@@ -89,7 +94,7 @@ export function containerRoutes(r: Router, ctx: DaemonContext): void {
   });
 
   r.add('DELETE', `/containers/${ID}`, async ({ res, params, query }) => {
-    await manager.remove(params[0]!, { force: boolParam(query, 'force') });
+    await manager.remove(params[0]!, { force: boolParam(query, 'force'), removeVolumes: boolParam(query, 'v') });
     sendEmpty(res, 204);
   });
 
