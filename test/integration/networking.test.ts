@@ -158,6 +158,16 @@ http.server.HTTPServer(('10.216.7.2', 8000), H).serve_forever()
     }, 30_000, 500);
     assert.ok(r);
     assert.equal(r.stdout.trim(), '10.216.7.1', 'the outside host must see the host address (masquerade)');
+    // A published port is reachable from another namespace through the host's address there.
+    await webServer('fromns', 'hello-from-ns', '-p', '18282:80');
+    const viaNs = await waitFor('the published port from the outside namespace', async () => {
+      const r2 = spawnSync('ip', ['netns', 'exec', ns, 'python3', '-c', "import urllib.request; print(urllib.request.urlopen('http://10.216.7.1:18282/', timeout=3).read().decode().strip())"], { encoding: 'utf8' });
+      return r2.stdout.trim() === 'hello-from-ns' ? r2.stdout.trim() : undefined;
+    }, 20_000, 500);
+    assert.equal(viaNs, 'hello-from-ns');
+    await d.ok(['rm', '-f', 'fromns']);
+    const table = spawnSync('nft', ['list', 'table', 'ip', `vessel_${d.tag}`], { encoding: 'utf8' }).stdout;
+    assert.doesNotMatch(table, /dport 18282/, 'the port rule is gone with the container');
     await d.ok(['network', 'create', '--internal', 'sealed']);
     const sealed = await d.cli(['run', '--rm', '--network', 'sealed', ...fetchArgs('10.216.7.2:8000', 3)]);
     assert.doesNotMatch(sealed.stdout, /10\.216/, 'an --internal network has no egress');
