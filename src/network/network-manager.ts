@@ -263,7 +263,8 @@ export class NetworkManager {
       }
       this.#running.set(info.id, info);
       this.#refreshDns();
-      await this.#applyRules();
+      // The ruleset depends on networks and published ports only.
+      if (info.ports.length) await this.#applyRules();
     } catch (e) {
       this.#running.delete(info.id);
       for (const ep of made) this.store.removeEndpoint(ep.networkId, ep.containerId);
@@ -315,11 +316,10 @@ export class NetworkManager {
     for (const ep of eps) await removeVeth(ep.hostIf).catch(() => {});
     await deleteNetns(this.netnsName(containerId));
     for (const ep of eps) this.store.removeEndpoint(ep.networkId, containerId);
-    const had = this.#running.delete(containerId);
-    if (had || eps.length) {
-      this.#refreshDns();
-      await this.#applyRules();
-    }
+    const had = this.#running.get(containerId);
+    this.#running.delete(containerId);
+    if (had || eps.length) this.#refreshDns();
+    if (had?.ports.length) await this.#applyRules();
   }
 
   /** Adds a running container to one more network (`network connect`). */
