@@ -139,8 +139,9 @@ export class NetworkManager {
 
   async #hostSubnets() {
     const r = await run('ip', ['-j', 'route', 'show', 'table', 'all'], { reject: false });
-    const ours = new Set(this.store.list().map((n) => n.bridge));
-    // Routes of our own bridges are not "the host's".
+    // Routes of our own bridges are not "the host's", nor is the route of the default
+    // bridge this daemon is configured to use (left by an earlier run, it is adopted).
+    const ours = new Set([...this.store.list().map((n) => n.bridge), this.options.defaultBridge]);
     const parsed = JSON.parse(r.stdout || '[]') as Array<{ dev?: string }>;
     return hostRoutesFromIpRoute(JSON.stringify(parsed.filter((x) => !x.dev || !ours.has(x.dev))));
   }
@@ -153,7 +154,9 @@ export class NetworkManager {
       }
     }
     for (const h of host) {
-      if (overlaps(h, s)) throw new ConflictError(`Subnet ${cidr} overlaps a route of the host (${h.cidr})`);
+      if (overlaps(h, s)) {
+        throw new ConflictError(`Subnet ${cidr} overlaps a route of the host (${h.cidr}): choose another with --subnet`);
+      }
     }
   }
 
