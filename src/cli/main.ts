@@ -26,8 +26,10 @@ const load = {
   imageStream: () => import('./commands/image-stream.js'),
   system: () => import('./commands/system.js'),
   network: () => import('./commands/network.js'),
+  builder: () => import('./commands/builder.js'),
   volume: () => import('./commands/volume.js'),
   cp: () => import('./commands/cp.js'),
+  build: () => import('./commands/build.js'),
 } satisfies Record<string, Loader>;
 
 interface Entry {
@@ -41,6 +43,7 @@ const COMMANDS: Record<string, Entry> = {
   run: { loader: load.run, summary: 'Create and run a new container from an image', group: 'Common' },
   exec: { loader: load.exec, summary: 'Execute a command in a running container', group: 'Common' },
   ps: { loader: load.ps, summary: 'List containers', group: 'Common' },
+  build: { loader: load.build, summary: 'Build an image from a Dockerfile', group: 'Common' },
   images: { loader: load.images, summary: 'List images', group: 'Common' },
   version: { loader: load.system, summary: 'Show the Vessel version information', group: 'Common' },
   info: { loader: load.system, summary: 'Display system-wide information', group: 'Common' },
@@ -68,6 +71,7 @@ const COMMANDS: Record<string, Entry> = {
   'image prune': { loader: load.images, summary: 'Remove unused images', group: 'Image' },
   'image import': { loader: load.imageStream, summary: 'Import a root filesystem tarball as an image', group: 'Image' },
   'image bootstrap': { loader: load.imageStream, summary: 'Build a base image locally (busybox, debian:bookworm)', group: 'Image' },
+  'builder prune': { loader: load.builder, summary: 'Remove build cache', group: 'Image' },
   'network create': { loader: load.network, summary: 'Create a network', group: 'Network' },
   'network ls': { loader: load.network, summary: 'List networks', group: 'Network' },
   'network inspect': { loader: load.network, summary: 'Display detailed information on one or more networks', group: 'Network' },
@@ -88,6 +92,7 @@ const ALIASES: Record<string, string> = {
   tag: 'image tag',
   history: 'image history',
   import: 'image import',
+  'image build': 'build',
   'image list': 'image ls',
   'image remove': 'image rm',
   'image rmi': 'image rm',

@@ -22,6 +22,9 @@ import { containerRoutes } from './routes/containers.js';
 import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
 import { networkRoutes } from './routes/networks.js';
+import { buildRoutes } from './routes/build.js';
+import { BuildExecutor } from '../build/executor.js';
+import { BuildCache } from '../build/build-cache.js';
 import { systemRoutes } from './routes/system.js';
 import { archiveRoutes } from './routes/archive.js';
 import { volumeRoutes } from './routes/volumes.js';
@@ -101,6 +104,7 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
   execRoutes(router, ctx);
   imageRoutes(router, ctx);
   networkRoutes(router, ctx);
+  buildRoutes(router, ctx, new BuildExecutor(images, manager, new BuildCache(db)));
   volumeRoutes(router, ctx);
   archiveRoutes(router, ctx);
   const server = new ApiServer(router);

@@ -15,7 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type { Db } from '../store/db.js';
 import { ContentStore } from './content-store.js';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
@@ -148,6 +148,40 @@ export class ImageStore {
       .run(layer.chainId, layer.diffId, layer.parent, layer.dir, layer.size, layer.digest, layer.blobSize, layer.mediaType);
     progress?.({ status: 'Layer ready', id: short });
     return layer;
+  }
+
+  /**
+   * `addLayer` for a tar produced on the fly (e.g. `writeLayerFromUpper` for a
+   * commit): `write` streams the tar into `out` (and ends it, or it is ended
+   * when `write` resolves) while the blob is stored; then it is unpacked and
+   * recorded exactly like `addLayer`. If either side fails, the other is
+   * stopped and awaited, and the root cause is thrown.
+   */
+  async addLayerFromWriter(
+    write: (out: Writable) => Promise<unknown>,
+    parent: string | null,
+    progress?: ProgressFn,
+  ): Promise<LayerRecord> {
+    const pass = new PassThrough({ highWaterMark: 256 * 1024 });
+    const writing = (async () => {
+      await write(pass);
+      if (!pass.writableEnded) pass.end();
+    })();
+    writing.catch((e: unknown) => pass.destroy(e instanceof Error ? e : new Error(String(e))));
+    const adding = this.addLayer(pass, parent, progress);
+    adding.catch(() => pass.destroy()); // a writer still writing sees its output close
+    const [w, a] = await Promise.allSettled([writing, adding]);
+    if (a.status === 'fulfilled') {
+      if (w.status === 'rejected') throw w.reason;
+      return a.value;
+    }
+    // The writer's failure destroyed the stream the store was reading (same error), or
+    // the store failed on its own and the writer only saw its output close.
+    const teardown = (e: unknown): boolean =>
+      ['ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED'].includes(String((e as NodeJS.ErrnoException)?.code));
+    const causes = (e: unknown): unknown[] => (e instanceof Error && e.cause !== undefined ? [e, ...causes(e.cause)] : [e]);
+    if (w.status === 'rejected' && (causes(w.reason).includes(a.reason) || teardown(a.reason))) throw w.reason;
+    throw a.reason;
   }
 
   /** Writes config + manifest for layers that already have snapshots, records the image, applies tags. */
