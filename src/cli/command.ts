@@ -4,7 +4,7 @@
  * --version` never loads the HTTP client.
  */
 import { VesselClient } from '../client/client.js';
-import { NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
+import { NotFoundError, NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 
 export interface CommandContext {
@@ -92,4 +92,39 @@ export async function confirm(question: string): Promise<boolean> {
   });
   rl.close();
   return /^y(es)?$/i.test(answer.trim());
+}
+
+/**
+ * `vessel <noun> inspect NAME...`: GET `<collection>/NAME` for each name and
+ * print a JSON array (or a template per object); names not found are reported
+ * together at the end, after what was found is printed (as Docker does).
+ */
+export function inspectCommand(noun: string, collection: string): Command {
+  return {
+    usage: `[OPTIONS] ${noun.toUpperCase()} [${noun.toUpperCase()}...]`,
+    summary: `Display detailed information on one or more ${noun}s`,
+    flags: [{ long: 'format', short: 'f', type: 'string', help: 'Format output using a Go template or json' }],
+    minArgs: 1,
+    async run(ctx, args) {
+      const { parseTemplate } = await import('./template.js');
+      const { pathName } = await import('./format.js');
+      const client = connect(ctx);
+      const format = args.str('format');
+      const template = format ? parseTemplate(format === 'json' ? '{{json .}}' : format) : undefined;
+      const found: unknown[] = [];
+      const failures: string[] = [];
+      for (const name of args.positionals) {
+        try {
+          found.push(await client.json('GET', `${collection}/${pathName(name)}`));
+        } catch (e) {
+          if (!(e instanceof NotFoundError)) throw e;
+          failures.push(e.message);
+        }
+      }
+      if (template) await out(found.map((v) => `${template.execute(v)}\n`).join(''));
+      else if (found.length > 0 || failures.length === 0) await out(`${JSON.stringify(found, null, 4)}\n`);
+      if (failures.length) throw new AggregateFailure(failures);
+      return 0;
+    },
+  };
 }

@@ -2,10 +2,9 @@
  * `vessel network create|ls|inspect|rm|prune|connect|disconnect` over
  * Docker's /networks API.
  */
-import { confirm, connect, forEachName, out, type Command, type CommandTable } from '../command.js';
+import { confirm, connect, forEachName, inspectCommand, out, type Command, type CommandTable } from '../command.js';
 import { encodeFilters } from '../envfile.js';
 import { pathName, renderListing, shortId, type Row } from '../format.js';
-import { parseTemplate } from '../template.js';
 
 interface NetworkJson {
   Name: string;
@@ -89,27 +88,7 @@ const ls: Command = {
   },
 };
 
-const inspect: Command = {
-  usage: '[OPTIONS] NETWORK [NETWORK...]',
-  summary: 'Display detailed information on one or more networks',
-  flags: [{ long: 'format', short: 'f', type: 'string', help: 'Format output using a Go template' }],
-  minArgs: 1,
-  async run(ctx, args) {
-    const client = connect(ctx);
-    const found: unknown[] = [];
-    const code = await forEachName(args.positionals, async (name) => {
-      found.push(await client.json('GET', `/networks/${pathName(name)}`));
-    });
-    const format = args.str('format');
-    if (format) {
-      const t = parseTemplate(format);
-      await out(found.map((n) => `${t.execute(n)}\n`).join(''));
-    } else {
-      await out(`${JSON.stringify(found, null, 4)}\n`);
-    }
-    return code;
-  },
-};
+const inspect = inspectCommand('network', '/networks');
 
 const rm: Command = {
   usage: 'NETWORK [NETWORK...]',

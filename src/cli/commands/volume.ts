@@ -1,12 +1,10 @@
 /**
  * `volume create|ls|inspect|rm|prune`, as Docker's CLI prints them.
  */
-import { NotFoundError } from '../../core/errors.js';
-import { AggregateFailure, confirm, connect, forEachName, out, type Command, type CommandTable } from '../command.js';
+import { confirm, connect, forEachName, inspectCommand, out, type Command, type CommandTable } from '../command.js';
 import { encodeFilters, toMap } from '../envfile.js';
 import { UsageError } from '../errors.js';
 import { pathName, renderListing, type Row } from '../format.js';
-import { parseTemplate } from '../template.js';
 import { humanSize } from '../units.js';
 
 interface Volume {
@@ -90,31 +88,7 @@ const ls: Command = {
   },
 };
 
-const inspect: Command = {
-  usage: '[OPTIONS] VOLUME [VOLUME...]',
-  summary: 'Display detailed information on one or more volumes',
-  flags: [{ long: 'format', short: 'f', type: 'string', help: 'Format output using a Go template or json' }],
-  minArgs: 1,
-  async run(ctx, args) {
-    const client = connect(ctx);
-    const format = args.str('format');
-    const template = format ? parseTemplate(format === 'json' ? '{{json .}}' : format) : undefined;
-    const found: Volume[] = [];
-    const failures: string[] = [];
-    for (const name of args.positionals) {
-      try {
-        found.push(await client.json<Volume>('GET', `/volumes/${pathName(name)}`));
-      } catch (e) {
-        if (!(e instanceof NotFoundError)) throw e;
-        failures.push(e.message);
-      }
-    }
-    if (template) await out(found.map((v) => `${template.execute(v)}\n`).join(''));
-    else if (found.length > 0 || failures.length === 0) await out(`${JSON.stringify(found, null, 4)}\n`);
-    if (failures.length) throw new AggregateFailure(failures);
-    return 0;
-  },
-};
+const inspect = inspectCommand('volume', '/volumes');
 
 const rm: Command = {
   usage: '[OPTIONS] VOLUME [VOLUME...]',
