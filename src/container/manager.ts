@@ -12,17 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { existsSync, promises as fs, watch, type FSWatcher } from 'node:fs';
-import {
-  ConflictError,
-  FailedPreconditionError,
-  InvalidArgumentError,
-  NotFoundError,
-  NotModifiedError,
-  VesselError,
-  errorMessage,
-} from '../core/errors.js';
+import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
 import type { ImageStore } from '../image/image-store.js';
-import { log } from '../core/log.js';
 import type { Db } from '../store/db.js';
 import { AttachConnection } from './attach.js';
 import { AttachSession, type AttachOptions } from './attach-session.js';
@@ -37,10 +28,13 @@ import { restartDelayMs, shouldRestart } from './restart-policy.js';
 import { prepareBundle, releaseBundle } from './bundle.js';
 import { OciRuntime } from './runtime.js';
 import { validateSpec } from './validate.js';
+import { normalizeSignal } from './signal.js';
+
+export { normalizeSignal };
 import { volumeServiceFor } from '../volume/registry.js';
-import type { NetworkManager, SetupResult } from '../network/network-manager.js';
-import { portRequests, resolvePorts } from '../network/ports.js';
-import { networkModeOf } from './network-mode.js';
+import type { ContainerNetworkInfo, NetworkManager } from '../network/network-manager.js';
+import { portRequests } from '../network/ports.js';
+import { networkInfo, networkModeOf, setupContainerNetwork } from './network-mode.js';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
@@ -117,6 +111,11 @@ export class ContainerManager extends EventEmitter {
   }
 
   /** Runs `fn` with the container's lock held. */
+  /** Runs `fn` with the container's lock held (for modules that extend the manager). */
+  locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return this.#locked(id, fn);
+  }
+
   async #locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.#locks.get(id) ?? Promise.resolve();
     const next = prev.catch(() => {}).then(fn);
@@ -126,6 +125,10 @@ export class ContainerManager extends EventEmitter {
     } finally {
       if (this.#locks.get(id) === next) this.#locks.delete(id);
     }
+  }
+
+  emitEvent(action: string, c: ContainerRecord, extra: Record<string, string> = {}): void {
+    this.#emit(action, c, extra);
   }
 
   #emit(action: string, c: ContainerRecord, extra: Record<string, string> = {}): void {
@@ -207,8 +210,7 @@ export class ContainerManager extends EventEmitter {
       runtime.check();
       await fs.rm(`${this.paths.exits}/${id}`, { force: true });
       await fs.rm(`${p.persist}/oom`, { force: true });
-      const t0 = performance.now();
-      const net = await this.#setupNetwork(c, image.config.config?.ExposedPorts);
+      const net = await setupContainerNetwork(c, this.store, this.options.networks, image.config.config?.ExposedPorts);
       const bundle = await prepareBundle({
         network: {
           netns: net.netns,
@@ -223,7 +225,6 @@ export class ContainerManager extends EventEmitter {
         hostRlimits: this.options.hostRlimits,
         cgroupVersion: this.options.cgroupVersion,
       });
-      const t1 = performance.now();
       const { pid } = await conmonCreate({
         id,
         uuid: id,
@@ -242,9 +243,7 @@ export class ContainerManager extends EventEmitter {
       });
       for (const session of this.#pendingAttach.get(id) ?? []) this.#connect(c, session);
       this.#pendingAttach.delete(id);
-      const t2 = performance.now();
       await runtime.start(id);
-      log.debug('container started', { id: id.slice(0, 12), bundleMs: Math.round(t1 - t0), createMs: Math.round(t2 - t1), startMs: Math.round(performance.now() - t2) });
       const conmonPid = Number((await fs.readFile(p.conmonPidFile, 'utf8').catch(() => '0')).trim()) || 0;
       c.state = {
         ...c.state,
@@ -287,34 +286,6 @@ export class ContainerManager extends EventEmitter {
       if (c.spec.HostConfig.AutoRemove && !fromRestart) setImmediate(() => void this.remove(id, { force: true }).catch(() => {}));
       throw e instanceof VesselError ? e : new InvalidArgumentError(message, { cause: e });
     }
-  }
-
-  /** Network namespace, addresses and published ports for a starting container. */
-  async #setupNetwork(c: ContainerRecord, imageExposed: Record<string, object> | undefined): Promise<SetupResult & { ports: NonNullable<ContainerState['Ports']> }> {
-    const mode = networkModeOf(c.spec);
-    if (mode.kind === 'container') {
-      const other = this.store.resolve(mode.ref);
-      if (other.state.Status !== 'running' && other.state.Status !== 'paused') {
-        throw new ConflictError(`Cannot join the network of container ${mode.ref}: it is not running`);
-      }
-      return { netns: `/proc/${other.state.Pid}/ns/net`, nameservers: null, endpoints: [], ports: [] };
-    }
-    const requests = portRequests(c.spec.HostConfig.PortBindings, !!c.spec.HostConfig.PublishAllPorts, {
-      ...(imageExposed ?? {}),
-      ...(c.spec.Config.ExposedPorts ?? {}),
-    });
-    if (requests.length && mode.kind !== 'networks') {
-      throw new InvalidArgumentError(`Published ports are discarded with network mode ${mode.kind}`);
-    }
-    const ports = await resolvePorts(requests, this.options.networks.publishedPorts());
-    const result = await this.options.networks.setup({
-      id: c.id,
-      name: c.name,
-      hostname: c.spec.Config.Hostname || c.id.slice(0, 12),
-      mode,
-      ports,
-    });
-    return { ...result, ports };
   }
 
   #connect(c: ContainerRecord, session: AttachSession): void {
@@ -699,68 +670,9 @@ export class ContainerManager extends EventEmitter {
     }
   }
 
-  /** `network connect`: recorded in the container's config, and live when it runs. */
-  async connectNetwork(ref: string, networkRef: string, aliases: string[], ip: string | null): Promise<void> {
-    const id = this.store.resolve(ref).id;
-    await this.#locked(id, async () => {
-      const c = this.store.resolve(id);
-      const n = this.options.networks.get(networkRef);
-      const mode = networkModeOf(c.spec);
-      if (mode.kind !== 'networks') throw new ConflictError(`Container ${c.name} uses network mode ${mode.kind} and cannot join networks`);
-      if (mode.attach.some((a) => a.network === n.name || a.network === n.id)) {
-        throw new ConflictError(`Endpoint with name ${c.name} already exists in network ${n.name}`);
-      }
-      if (c.state.Status === 'running' || c.state.Status === 'paused') {
-        await this.options.networks.connect(
-          { id: c.id, name: c.name, hostname: c.spec.Config.Hostname || c.id.slice(0, 12), mode, ports: c.state.Ports ?? [] },
-          n.id,
-          aliases,
-          ip,
-        );
-      }
-      const endpoints = { ...(c.spec.NetworkingConfig?.EndpointsConfig ?? {}) };
-      endpoints[n.name] = { Aliases: aliases, ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}) };
-      c.spec = { ...c.spec, NetworkingConfig: { EndpointsConfig: endpoints } };
-      this.store.saveSpec(c.id, c.spec);
-      this.#emit('connect', c, { network: n.name });
-    });
-  }
-
-  async disconnectNetwork(ref: string, networkRef: string): Promise<void> {
-    const id = this.store.resolve(ref).id;
-    await this.#locked(id, async () => {
-      const c = this.store.resolve(id);
-      const n = this.options.networks.get(networkRef);
-      const mode = networkModeOf(c.spec);
-      if (mode.kind !== 'networks' || !mode.attach.some((a) => a.network === n.name || a.network === n.id)) {
-        throw new NotFoundError(`Container ${c.name} is not connected to network ${n.name}`);
-      }
-      if (c.state.Status === 'running' || c.state.Status === 'paused') await this.options.networks.disconnect(c.id, n.id);
-      const endpoints = { ...(c.spec.NetworkingConfig?.EndpointsConfig ?? {}) };
-      delete endpoints[n.name];
-      const hc = { ...c.spec.HostConfig };
-      // Leaving the primary network: the next listed one (or none) becomes primary.
-      if (hc.NetworkMode === n.name || (n.builtin && ['', 'default', 'bridge', undefined].includes(hc.NetworkMode as string))) {
-        hc.NetworkMode = Object.keys(endpoints)[0] ?? 'none';
-      }
-      c.spec = { ...c.spec, HostConfig: hc, NetworkingConfig: { EndpointsConfig: endpoints } };
-      this.store.saveSpec(c.id, c.spec);
-      this.#emit('disconnect', c, { network: n.name });
-    });
-  }
-
   /** Networking facts of the running containers, for the network manager's reconciliation. */
-  runningNetworkInfos(): Array<import('../network/network-manager.js').ContainerNetworkInfo> {
-    return this.store
-      .list()
-      .filter((c) => c.state.Status === 'running' || c.state.Status === 'paused')
-      .map((c) => ({
-        id: c.id,
-        name: c.name,
-        hostname: c.spec.Config.Hostname || c.id.slice(0, 12),
-        mode: networkModeOf(c.spec),
-        ports: c.state.Ports ?? [],
-      }));
+  runningNetworkInfos(): ContainerNetworkInfo[] {
+    return this.store.list().filter((c) => c.state.Status === 'running' || c.state.Status === 'paused').map(networkInfo);
   }
 
   /** For `inspect`: the record plus runtime facts. */
@@ -783,12 +695,4 @@ export class ContainerManager extends EventEmitter {
   emitHealth(c: ContainerRecord): void {
     this.#emit(`health_status: ${c.state.Health?.Status ?? 'none'}`, c);
   }
-}
-
-export function normalizeSignal(sig: string): string {
-  const s = sig.toUpperCase();
-  if (/^\d+$/.test(s)) return s;
-  const name = s.startsWith('SIG') ? s : `SIG${s}`;
-  if (!/^SIG[A-Z0-9+-]+$/.test(name)) throw new InvalidArgumentError(`Invalid signal: ${sig}`);
-  return name;
 }

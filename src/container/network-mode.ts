@@ -1,7 +1,10 @@
 /** A container's network request (Docker's HostConfig.NetworkMode + NetworkingConfig), as pure parsing. */
 import { InvalidArgumentError } from '../core/errors.js';
-import type { NetworkMode } from '../network/network-manager.js';
-import type { ContainerSpec } from './model.js';
+import { ConflictError } from '../core/errors.js';
+import type { ContainerNetworkInfo, NetworkManager, NetworkMode, SetupResult } from '../network/network-manager.js';
+import { portRequests, resolvePorts } from '../network/ports.js';
+import type { ContainerStore } from './container-store.js';
+import type { ContainerRecord, ContainerSpec, ContainerState } from './model.js';
 
 export interface EndpointSettings {
   Aliases?: string[] | null;
@@ -36,4 +39,42 @@ export function networkModeOf(spec: ContainerSpec): NetworkMode {
       return { network, aliases, ip: ep?.IPAMConfig?.IPv4Address || null };
     }),
   };
+}
+
+/** What the network manager needs to know of a container. */
+export function networkInfo(c: ContainerRecord): ContainerNetworkInfo {
+  return {
+    id: c.id,
+    name: c.name,
+    hostname: c.spec.Config.Hostname || c.id.slice(0, 12),
+    mode: networkModeOf(c.spec),
+    ports: c.state.Ports ?? [],
+  };
+}
+
+/** Network namespace, addresses and published ports for a starting container. */
+export async function setupContainerNetwork(
+  c: ContainerRecord,
+  store: ContainerStore,
+  networks: NetworkManager,
+  imageExposed: Record<string, object> | undefined,
+): Promise<SetupResult & { ports: NonNullable<ContainerState['Ports']> }> {
+  const mode = networkModeOf(c.spec);
+  if (mode.kind === 'container') {
+    const other = store.resolve(mode.ref);
+    if (other.state.Status !== 'running' && other.state.Status !== 'paused') {
+      throw new ConflictError(`Cannot join the network of container ${mode.ref}: it is not running`);
+    }
+    return { netns: `/proc/${other.state.Pid}/ns/net`, nameservers: null, endpoints: [], ports: [] };
+  }
+  const requests = portRequests(c.spec.HostConfig.PortBindings, !!c.spec.HostConfig.PublishAllPorts, {
+    ...(imageExposed ?? {}),
+    ...(c.spec.Config.ExposedPorts ?? {}),
+  });
+  if (requests.length && mode.kind !== 'networks') {
+    throw new InvalidArgumentError(`Published ports are discarded with network mode ${mode.kind}`);
+  }
+  const ports = await resolvePorts(requests, networks.publishedPorts());
+  const result = await networks.setup({ ...networkInfo(c), mode, ports });
+  return { ...result, ports };
 }

@@ -1,6 +1,7 @@
 /** Docker Engine API: /networks/... */
 import { ConflictError, InvalidArgumentError } from '../../core/errors.js';
 import { networkModeOf } from '../../container/network-mode.js';
+import { connectNetwork, disconnectNetwork } from '../../container/network-attach.js';
 import type { ContainerRecord } from '../../container/model.js';
 import type { NetworkRecord } from '../../network/network-store.js';
 import { parseCidr } from '../../network/ipam.js';
@@ -111,14 +112,14 @@ export function networkRoutes(r: Router, ctx: DaemonContext): void {
   r.add('POST', '/networks/([^/]+)/connect', async ({ req, res, params }) => {
     const body = await readJson<{ Container?: string; EndpointConfig?: { Aliases?: string[]; IPAMConfig?: { IPv4Address?: string } } }>(req);
     if (!body.Container) throw new InvalidArgumentError('A container is needed');
-    await ctx.manager.connectNetwork(body.Container, params[0]!, body.EndpointConfig?.Aliases ?? [], body.EndpointConfig?.IPAMConfig?.IPv4Address || null);
+    await connectNetwork(ctx.manager, body.Container, params[0]!, body.EndpointConfig?.Aliases ?? [], body.EndpointConfig?.IPAMConfig?.IPv4Address || null);
     sendEmpty(res, 200);
   });
 
   r.add('POST', '/networks/([^/]+)/disconnect', async ({ req, res, params }) => {
     const body = await readJson<{ Container?: string }>(req);
     if (!body.Container) throw new InvalidArgumentError('A container is needed');
-    await ctx.manager.disconnectNetwork(body.Container, params[0]!);
+    await disconnectNetwork(ctx.manager, body.Container, params[0]!);
     sendEmpty(res, 200);
   });
 }
