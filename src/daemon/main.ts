@@ -21,6 +21,7 @@ import type { DaemonContext } from './context.js';
 import { containerRoutes } from './routes/containers.js';
 import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
+import { imageArchiveRoutes } from './routes/image-archive.js';
 import { networkRoutes } from './routes/networks.js';
 import { buildRoutes } from './routes/build.js';
 import { BuildExecutor } from '../build/executor.js';
@@ -103,6 +104,7 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
   containerRoutes(router, ctx);
   execRoutes(router, ctx);
   imageRoutes(router, ctx);
+  imageArchiveRoutes(router, ctx);
   networkRoutes(router, ctx);
   buildRoutes(router, ctx, new BuildExecutor(images, manager, new BuildCache(db)));
   volumeRoutes(router, ctx);
