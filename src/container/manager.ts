@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync, promises as fs, watch, type FSWatcher } from 'node:fs';
 import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
 import type { ImageStore } from '../image/image-store.js';
+import { log } from '../core/log.js';
 import type { Db } from '../store/db.js';
 import { AttachConnection } from './attach.js';
 import { AttachSession, type AttachOptions } from './attach-session.js';
@@ -210,6 +211,7 @@ export class ContainerManager extends EventEmitter {
       runtime.check();
       await fs.rm(`${this.paths.exits}/${id}`, { force: true });
       await fs.rm(`${p.persist}/oom`, { force: true });
+      const t0 = performance.now();
       const net = await setupContainerNetwork(c, this.store, this.options.networks, image.config.config?.ExposedPorts);
       const bundle = await prepareBundle({
         network: {
@@ -225,6 +227,7 @@ export class ContainerManager extends EventEmitter {
         hostRlimits: this.options.hostRlimits,
         cgroupVersion: this.options.cgroupVersion,
       });
+      const t1 = performance.now();
       const { pid } = await conmonCreate({
         id,
         uuid: id,
@@ -243,7 +246,10 @@ export class ContainerManager extends EventEmitter {
       });
       for (const session of this.#pendingAttach.get(id) ?? []) this.#connect(c, session);
       this.#pendingAttach.delete(id);
+      const t2 = performance.now();
       await runtime.start(id);
+      // bench/run-latency reads this line for its phase breakdown.
+      log.debug('container started', { id: id.slice(0, 12), bundleMs: Math.round(t1 - t0), createMs: Math.round(t2 - t1), startMs: Math.round(performance.now() - t2) });
       const conmonPid = Number((await fs.readFile(p.conmonPidFile, 'utf8').catch(() => '0')).trim()) || 0;
       c.state = {
         ...c.state,
@@ -675,14 +681,9 @@ export class ContainerManager extends EventEmitter {
     return this.store.list().filter((c) => c.state.Status === 'running' || c.state.Status === 'paused').map(networkInfo);
   }
 
-  /** For `inspect`: the record plus runtime facts. */
-  get(ref: string): ContainerRecord {
-    return this.store.resolve(ref);
-  }
-
-  list(): ContainerRecord[] {
-    return this.store.list();
-  }
+  /** By name, ID or ID prefix; and all records (shortcuts to the store). */
+  get = (ref: string): ContainerRecord => this.store.resolve(ref);
+  list = (): ContainerRecord[] => this.store.list();
 
   updateHealth(id: string, mutate: (s: ContainerState) => void): ContainerRecord | null {
     const c = this.store.get(id);

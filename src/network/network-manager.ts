@@ -13,7 +13,7 @@
  * else (e.g. left by a `kill -9` mid-start) is removed.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import type { Db } from '../store/db.js';
@@ -317,7 +317,8 @@ export class NetworkManager {
   async teardown(containerId: string): Promise<void> {
     const eps = this.store.endpoints({ containerId });
     for (const ep of eps) await removeVeth(ep.hostIf).catch(() => {});
-    await deleteNetns(this.netnsName(containerId));
+    // Most exits (and every --network none container) have no namespace of ours: skip the `ip` call.
+    if (existsSync(`/run/netns/${this.netnsName(containerId)}`)) await deleteNetns(this.netnsName(containerId));
     for (const ep of eps) this.store.removeEndpoint(ep.networkId, containerId);
     const had = this.#running.get(containerId);
     this.#running.delete(containerId);
