@@ -15,27 +15,7 @@ import { parseBytes } from '../core/units.js';
 
 export type { OciSeccomp, OciSyscall, OciSeccompArg } from './seccomp.js';
 
-export type {
-  OciUser,
-  OciCapabilities,
-  OciRlimit,
-  OciProcess,
-  OciRoot,
-  OciMount,
-  OciNamespaceType,
-  OciNamespace,
-  OciIdMapping,
-  OciLinuxDevice,
-  OciDeviceCgroupRule,
-  OciLinuxMemory,
-  OciLinuxCpu,
-  OciLinuxPids,
-  OciLinuxResources,
-  OciLinux,
-  OciHook,
-  OciHooks,
-  OciSpec,
-} from './oci-spec.js';
+export type * from './oci-spec.js';
 import type {
   OciUser,
   OciCapabilities,

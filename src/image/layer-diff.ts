@@ -32,8 +32,8 @@
 import fs, { constants as fsc, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { pack as tarPack, type Header, type Pack } from 'tar-stream';
+import type { Header, Pack } from 'tar-stream';
+import { drained, packInto, type EntrySink } from './tar-pack.js';
 import { InternalError, InvalidArgumentError, VesselError } from '../core/errors.js';
 import { getxattr } from '../native/native.js';
 
@@ -124,16 +124,6 @@ export async function writeLayerFromDir(dir: string, out: Writable, options: Dir
 /** A tar header as given to tar-stream's pack (defaults fill the rest). */
 type Headers = Partial<Header> & { name: string; pax?: Record<string, string> };
 
-/** The part of tar-stream's entry sink (a streamx Writable) this module uses. */
-interface EntrySink {
-  write(chunk: Buffer): boolean;
-  end(): void;
-  destroy(err?: Error): void;
-  readonly destroyed: boolean;
-  on(event: 'drain' | 'close' | 'error', fn: () => void): unknown;
-  off(event: 'drain' | 'close' | 'error', fn: () => void): unknown;
-}
-
 interface Override { uid?: number | undefined; gid?: number | undefined; mode?: number | undefined }
 
 interface WalkOptions {
@@ -144,27 +134,13 @@ interface WalkOptions {
 
 /** Runs `fill` against a tar pack piped into `out`; the first failure wins and both sides are settled. */
 async function produce(root: string, out: Writable, fill: (w: TarWriter) => Promise<void>): Promise<LayerWriteResult> {
-  const pk = tarPack();
-  const w = new TarWriter(pk, root);
-  const piping = pipeline(pk, out);
-  let failure: { error: unknown } | undefined;
-  try {
+  let w!: TarWriter;
+  const failure = await packInto(out, async (pk) => {
+    w = new TarWriter(pk, root);
     await fill(w);
-    pk.finalize();
-  } catch (e) {
-    failure = { error: e };
-    pk.destroy(e instanceof Error ? e : new Error(String(e)));
-  }
-  let pipeError: { error: unknown } | undefined;
-  try {
-    await piping;
-  } catch (e) {
-    pipeError = { error: e };
-  }
-  // When the output side failed first, the writing side only saw its own teardown.
-  const chosen = failure && !(pipeError && isStreamTeardown(failure.error)) ? failure : pipeError;
-  if (chosen) {
-    const e = chosen.error;
+  });
+  if (failure) {
+    const e = failure.error;
     if (e instanceof VesselError || (e instanceof Error && e.name === 'AbortError')) throw e;
     throw new InternalError(`Cannot write layer from ${root}: ${msg(e)}`, { cause: e });
   }
@@ -318,18 +294,6 @@ async function pump(fd: number, size: number, sink: EntrySink, name: string): Pr
   sink.end();
 }
 
-function drained(s: EntrySink): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      s.off('drain', done);
-      s.off('close', done);
-      resolve();
-    };
-    s.on('drain', done);
-    s.on('close', done);
-  });
-}
-
 function checkRoot(root: string): Stats {
   let st: Stats;
   try {
@@ -369,12 +333,6 @@ function normalisePrefix(prefix: string): string {
   if (parts.includes('..')) throw new InvalidArgumentError(`Invalid layer path prefix: ${q(prefix)}`);
   if (parts.some((p) => p.startsWith(WHITEOUT))) throw new InvalidArgumentError(`Invalid layer path prefix: ${q(prefix)} names a whiteout`);
   return parts.join('/');
-}
-
-function isStreamTeardown(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED' || code === 'EPIPE' ||
-    (e instanceof Error && /pack stream destroyed|tar entry destroyed/.test(e.message));
 }
 
 const q = (s: string): string => JSON.stringify(s);
