@@ -8,6 +8,7 @@ import { createGunzip } from 'node:zlib';
 import { extract as tarExtract, type Extract, type Header } from 'tar-stream';
 import { InternalError, VesselError, errorMessage } from '../core/errors.js';
 import { MAX_JSON_BYTES, invalid } from './archive-names.js';
+import { drained, type EntrySink } from './tar-pack.js';
 
 /** An entry being read: its header plus its data. */
 type Entry = AsyncIterable<Buffer> & { header: Header };
@@ -187,7 +188,7 @@ async function feed(input: Readable, extract: Extract): Promise<void> {
   async function sink(source: AsyncIterable<Buffer>): Promise<void> {
     for await (const chunk of source) {
       if (extract.destroyed) return; // the reading side failed and holds the error
-      if (!extract.write(chunk)) await drainedExtract(extract);
+      if (!extract.write(chunk)) await drained(extract as unknown as Pick<EntrySink, 'on' | 'off'>);
     }
     extract.end(null);
   }
@@ -195,17 +196,6 @@ async function feed(input: Readable, extract: Extract): Promise<void> {
   else await pipeline(replay(), sink);
 }
 
-function drainedExtract(extract: Extract): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      extract.off('drain', done);
-      extract.off('close', done);
-      resolve();
-    };
-    extract.on('drain', done);
-    extract.on('close', done);
-  });
-}
 
 function classifySpoolError(e: unknown): unknown {
   if (e instanceof VesselError) return e;

@@ -19,7 +19,7 @@ export interface EntrySink {
 }
 
 /** Resolves once the sink can take more data (or is gone). */
-export function drained(sink: EntrySink): Promise<void> {
+export function drained(sink: Pick<EntrySink, 'on' | 'off'>): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       sink.off('drain', done);
