@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Vessel needs (idempotent; apt-get runs only when something is missing).
 set -euo pipefail
-PKGS=(runc conmon busybox-static mmdebstrap nftables iproute2 procps tar python3 dpkg-dev)
+PKGS=(runc conmon busybox-static mmdebstrap nftables iproute2 procps tar python3 dpkg-dev e2fsprogs cpio zstd
+      qemu-system-x86 qemu-utils qemu-guest-agent skopeo umoci docker-registry buildah apache2-utils)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
