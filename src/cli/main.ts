@@ -31,12 +31,13 @@ const load = {
   volume: () => import('./commands/volume.js'),
   cp: () => import('./commands/cp.js'),
   build: () => import('./commands/build.js'),
+  vm: () => import('./commands/vm.js'),
 } satisfies Record<string, Loader>;
 
 interface Entry {
   loader: Loader;
   summary: string;
-  group: 'Common' | 'Container' | 'Image' | 'Network' | 'Volume' | 'System';
+  group: 'Common' | 'Container' | 'Image' | 'Network' | 'Volume' | 'VM' | 'System';
 }
 
 /** Canonical command names, in help order. Summaries live here so --help loads nothing. */
@@ -86,6 +87,31 @@ const COMMANDS: Record<string, Entry> = {
   'volume ls': { loader: load.volume, summary: 'List volumes', group: 'Volume' },
   'volume inspect': { loader: load.volume, summary: 'Display detailed information on one or more volumes', group: 'Volume' },
   'volume rm': { loader: load.volume, summary: 'Remove one or more volumes', group: 'Volume' },
+  'vm create': { loader: load.vm, summary: 'Create a virtual machine from an image, a YAML file or libvirt XML', group: 'VM' },
+  'vm ls': { loader: load.vm, summary: 'List virtual machines', group: 'VM' },
+  'vm start': { loader: load.vm, summary: 'Start one or more virtual machines', group: 'VM' },
+  'vm stop': { loader: load.vm, summary: 'Shut down one or more VMs (ACPI, then forced)', group: 'VM' },
+  'vm restart': { loader: load.vm, summary: 'Restart one or more virtual machines', group: 'VM' },
+  'vm kill': { loader: load.vm, summary: 'Stop one or more VMs immediately', group: 'VM' },
+  'vm pause': { loader: load.vm, summary: 'Pause one or more virtual machines', group: 'VM' },
+  'vm resume': { loader: load.vm, summary: 'Resume one or more paused virtual machines', group: 'VM' },
+  'vm rm': { loader: load.vm, summary: 'Remove one or more virtual machines', group: 'VM' },
+  'vm inspect': { loader: load.vm, summary: 'Display detailed information on VMs (JSON)', group: 'VM' },
+  'vm console': { loader: load.vm, summary: 'Attach to the serial console of a VM', group: 'VM' },
+  'vm logs': { loader: load.vm, summary: "Show a VM's serial console log", group: 'VM' },
+  'vm exec': { loader: load.vm, summary: 'Run a command in a VM through its guest agent', group: 'VM' },
+  'vm ip': { loader: load.vm, summary: 'Show the IP addresses of a VM', group: 'VM' },
+  'vm memory set': { loader: load.vm, summary: "Set a running VM's memory through the balloon", group: 'VM' },
+  'vm snapshot create': { loader: load.vm, summary: 'Snapshot a VM (memory too when it runs)', group: 'VM' },
+  'vm snapshot ls': { loader: load.vm, summary: 'List the snapshots of a VM', group: 'VM' },
+  'vm snapshot restore': { loader: load.vm, summary: 'Restore a VM to a snapshot', group: 'VM' },
+  'vm snapshot rm': { loader: load.vm, summary: 'Remove a snapshot', group: 'VM' },
+  'vm clone': { loader: load.vm, summary: 'Create a VM from a snapshot, with its own identity', group: 'VM' },
+  'vm disk create': { loader: load.vm, summary: 'Create an empty data disk and attach it', group: 'VM' },
+  'vm disk attach': { loader: load.vm, summary: 'Attach an existing qcow2 file as a data disk', group: 'VM' },
+  'vm disk detach': { loader: load.vm, summary: 'Detach a data disk', group: 'VM' },
+  'vm disk resize': { loader: load.vm, summary: 'Grow a disk', group: 'VM' },
+  'vm disk ls': { loader: load.vm, summary: 'List the disks of a VM', group: 'VM' },
   'volume prune': { loader: load.volume, summary: 'Remove all unused local volumes', group: 'Volume' },
 };
 
@@ -110,6 +136,10 @@ const ALIASES: Record<string, string> = {
   'network list': 'network ls',
   'network remove': 'network rm',
   'volume list': 'volume ls',
+  'vm list': 'vm ls',
+  'vm remove': 'vm rm',
+  'vm snapshot list': 'vm snapshot ls',
+  'vm disk list': 'vm disk ls',
   'volume remove': 'volume rm',
 };
 
@@ -141,7 +171,7 @@ function wrap(items: string[], indent: string): string {
 }
 
 function mainHelp(): string {
-  const groups = ['Common', 'Container', 'Image', 'Network', 'Volume', 'System'] as const;
+  const groups = ['Common', 'Container', 'Image', 'Network', 'Volume', 'VM', 'System'] as const;
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 3;
   const sections = groups
     .map((g) => {
@@ -172,7 +202,7 @@ Run 'vessel COMMAND --help' for more information on a command.
 }
 
 /** `vessel image` / `vessel container` without a subcommand list what is available. */
-const GROUPS = ['image', 'container', 'system', 'volume'];
+const GROUPS = ['image', 'container', 'system', 'volume', 'vm'];
 
 function groupHelp(group: string): string {
   const names =
@@ -195,11 +225,12 @@ function commandHelp(name: string, cmd: Command): string {
 
 /** Picks the command from the words after the global flags; returns its name and remaining args. */
 function resolve(words: string[]): { name: string; rest: string[] } | undefined {
-  const [a, b] = words;
+  const [a, b, c] = words;
   if (a === undefined) return undefined;
   if (a === 'container' && b !== undefined) return resolve(words.slice(1)) ?? undefined;
   const two = b !== undefined ? `${a} ${b}` : '';
-  for (const key of [two, a]) {
+  const three = c !== undefined ? `${two} ${c}` : '';
+  for (const key of [three, two, a]) {
     if (!key) continue;
     const name = ALIASES[key] ?? key;
     if (COMMANDS[name]) return { name, rest: words.slice(key.split(' ').length) };

@@ -9,6 +9,10 @@ export interface DaemonConfig {
   runtime: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   socketGroup: string | null;
+  /** Turn on kernel samepage merging for VM memory. */
+  ksm: boolean;
+  /** Unprivileged user QEMU runs as (`-runas`); '' keeps QEMU as root. */
+  vmUser: string;
 }
 
 export const DEFAULTS: DaemonConfig = {
@@ -19,6 +23,8 @@ export const DEFAULTS: DaemonConfig = {
   runtime: 'runc',
   logLevel: 'info',
   socketGroup: null,
+  ksm: false,
+  vmUser: '',
 };
 
 export const DAEMON_USAGE = `Usage: vesseld [OPTIONS]
@@ -33,6 +39,8 @@ Options:
       --runtime NAME      OCI runtime: runc or crun, or a path (default runc)
       --group NAME        Group that may use the socket (mode 0660)
       --log-level LEVEL   debug, info, warn or error (default info)
+      --ksm               Turn on kernel samepage merging (VM memory is shared when equal)
+      --vm-user NAME      Run QEMU as this unprivileged user (created if missing)
   -h, --help              Print this help
   -v, --version           Print the version
 `;
@@ -74,6 +82,13 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
         break;
       case '--group':
         cfg.socketGroup = value();
+        break;
+      case '--ksm':
+        cfg.ksm = true;
+        break;
+      case '--vm-user':
+        cfg.vmUser = value();
+        if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(cfg.vmUser)) throw new InvalidArgumentError(`Invalid user name: ${cfg.vmUser}`);
         break;
       case '--log-level': {
         const l = value();

@@ -7,6 +7,7 @@ import type { NetworkManager } from '../network/network-manager.js';
 import type { ContainerArchiver } from '../volume/container-archive.js';
 import type { VolumeService } from '../volume/volume-service.js';
 import type { DaemonConfig } from './config.js';
+import type { VmService } from '../vm/vms.js';
 
 export interface DaemonContext {
   config: DaemonConfig;
@@ -18,6 +19,7 @@ export interface DaemonContext {
   networks: NetworkManager;
   volumes: VolumeService;
   archiver: ContainerArchiver;
+  vms: VmService;
 }
 
 export function sendJson(res: import('node:http').ServerResponse, status: number, body: unknown): void {

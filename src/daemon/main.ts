@@ -29,6 +29,10 @@ import { BuildCache } from '../build/build-cache.js';
 import { systemRoutes } from './routes/system.js';
 import { archiveRoutes } from './routes/archive.js';
 import { volumeRoutes } from './routes/volumes.js';
+import { vmRoutes } from './routes/vms.js';
+import { VmService } from '../vm/vms.js';
+import { hostPathsFor } from '../vm/vm-paths.js';
+import { enableKsm, ensureSystemUser } from '../vm/host.js';
 import { ContainerArchiver } from '../volume/container-archive.js';
 import { registerVolumeService, unregisterVolumeService } from '../volume/registry.js';
 import { VolumeService } from '../volume/volume-service.js';
@@ -96,9 +100,20 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
   });
   await manager.init();
   const archiver = new ContainerArchiver({ manager, images, paths, volumes });
+  if (config.ksm) await enableKsm();
+  if (config.vmUser) await ensureSystemUser(config.vmUser);
+  const vms = new VmService({
+    db,
+    images,
+    networks,
+    paths: hostPathsFor(paths.root, paths.cache, paths.cgroupParent),
+    ...(config.vmUser ? { qemuUser: config.vmUser } : {}),
+  });
+  // VMs re-attach before the network reconcile, which keeps only the taps of running VMs.
+  await vms.recover();
   await networks.reconcile(manager.runningNetworkInfos());
   const execs = new ExecManager(manager);
-  const ctx: DaemonContext = { config, paths, images, manager, execs, cgroupVersion, networks, volumes, archiver };
+  const ctx: DaemonContext = { config, paths, images, manager, execs, cgroupVersion, networks, volumes, archiver, vms };
   const router = new Router();
   systemRoutes(router, ctx);
   containerRoutes(router, ctx);
@@ -109,6 +124,7 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
   buildRoutes(router, ctx, new BuildExecutor(images, manager, new BuildCache(db)));
   volumeRoutes(router, ctx);
   archiveRoutes(router, ctx);
+  vmRoutes(router, vms);
   const server = new ApiServer(router);
   await server.listen(config.host, config.socketGroup);
   log.info('vesseld ready', { version: VERSION, root: paths.root, host: config.host, runtime: config.runtime, cgroup: cgroupVersion });
@@ -118,6 +134,7 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
     stopping = true;
     await server.close();
     await manager.close();
+    vms.close();
     await networks.close();
     unregisterVolumeService(volumes);
     db.close();

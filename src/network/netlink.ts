@@ -283,3 +283,21 @@ export function vethName(prefix: string, containerId: string, key?: string): str
   const hash = createHash('sha256').update(key === undefined ? containerId : `${containerId}/${key}`).digest('hex');
   return prefix + hash.slice(0, 15 - prefix.length);
 }
+
+/**
+ * Creates a persistent tap device for a VM NIC, owned by `user` when given
+ * (so an unprivileged QEMU can open it), enslaved to `bridge` and up. A tap
+ * left by an earlier run of the same VM is replaced.
+ */
+export async function createTap(o: { name: string; bridge: string; mtu: number; user?: string }): Promise<void> {
+  checkIfName(o.name);
+  checkIfName(o.bridge);
+  await deleteLink(o.name);
+  const add = ['tuntap', 'add', 'dev', o.name, 'mode', 'tap', 'vnet_hdr', ...(o.user ? ['user', o.user] : [])];
+  await ipBatch(null, [add.join(' '), `link set dev ${o.name} mtu ${o.mtu} master ${o.bridge} up`], `Failed to create tap ${o.name}`).catch(
+    async (e: unknown) => {
+      await deleteLink(o.name).catch(() => {});
+      throw e;
+    },
+  );
+}

@@ -30,6 +30,7 @@ import {
   listLinks,
   listNetns,
   removeVeth,
+  createTap,
 } from './netlink.js';
 import { NetworkStore, type Endpoint, type NetworkRecord } from './network-store.js';
 import type { PublishedPort } from './ports.js';
@@ -80,6 +81,8 @@ export class NetworkManager {
   readonly store: NetworkStore;
   readonly dns: DnsServer;
   #running = new Map<string, ContainerNetworkInfo>();
+  /** VMs hold their leases from create to rm (the guest keeps its address across snapshots). */
+  #vmOwners = new Set<string>();
   #dnsListening = new Set<string>();
   #applying: Promise<void> = Promise.resolve();
   /** The uplink's MTU: a veth larger than the path out would break egress (1400 on these hosts). */
@@ -352,7 +355,7 @@ export class NetworkManager {
     const alive = new Set(running.map((r) => r.id));
     for (const r of running) this.#running.set(r.id, r);
     for (const ep of this.store.endpoints()) {
-      if (!alive.has(ep.containerId)) {
+      if (!alive.has(ep.containerId) && !this.#vmOwners.has(ep.containerId)) {
         await removeVeth(ep.hostIf).catch(() => {});
         this.store.removeEndpoint(ep.networkId, ep.containerId);
       }
@@ -366,8 +369,80 @@ export class NetworkManager {
       // Only veths this daemon could have made: named from a container id this daemon knows, or orphaned on our bridges.
       if (!keepIf.has(link) && (await this.#isOnOurBridge(link))) await deleteLink(link).catch(() => {});
     }
+    for (const link of await listLinks('vm')) {
+      const plugged = [...this.#running.keys()].some((id) => this.#vmOwners.has(id) && this.store.endpoints({ containerId: id }).some((e) => e.hostIf === link));
+      if (!plugged && (keepIf.has(link) || (await this.#isOnOurBridge(link)))) await deleteLink(link).catch(() => {});
+    }
     this.#refreshDns();
     await this.#applyRules();
+  }
+
+  /** Declares the VMs that exist (call before `reconcile`): their leases are kept. */
+  adoptVms(vmIds: string[]): void {
+    for (const id of vmIds) this.#vmOwners.add(id);
+  }
+
+  /** Gives a VM a lease on a network for its lifetime (idempotent per network). */
+  leaseVm(vmId: string, networkRef: string, o: { ip?: string | null; mac: string; aliases?: string[] }): Endpoint {
+    const n = this.store.resolve(networkRef);
+    const [existing] = this.store.endpoints({ networkId: n.id, containerId: vmId });
+    if (existing) return existing;
+    const used = this.store.endpoints({ networkId: n.id }).map((e) => e.ip);
+    const addr = allocate(parseCidr(n.subnet), used, { gateway: n.gateway, ...(o.ip ? { requested: o.ip } : {}) });
+    const hostIf = `vm${createHash('sha256').update(`${vmId}/${n.id}`).digest('hex').slice(0, 11)}`;
+    const ep: Endpoint = { networkId: n.id, containerId: vmId, ip: addr, mac: o.mac, aliases: o.aliases ?? [], hostIf };
+    this.store.addEndpoint(ep);
+    this.#vmOwners.add(vmId);
+    return ep;
+  }
+
+  /** A VM's leases with the network each is on. */
+  vmEndpoints(vmId: string): Array<{ endpoint: Endpoint; network: NetworkRecord }> {
+    const nets = this.store.list();
+    return this.store.endpoints({ containerId: vmId }).flatMap((endpoint) => {
+      const network = nets.find((n) => n.id === endpoint.networkId);
+      return network ? [{ endpoint, network }] : [];
+    });
+  }
+
+  /** Creates the taps of a starting VM and serves its names in DNS; undone on failure. */
+  async plugVm(vm: { id: string; name: string; hostname: string }, o: { user?: string } = {}): Promise<Array<{ endpoint: Endpoint; network: NetworkRecord; prefix: number }>> {
+    const out = [];
+    try {
+      for (const { endpoint, network } of this.vmEndpoints(vm.id)) {
+        await createTap({ name: endpoint.hostIf, bridge: network.bridge, mtu: this.#mtu, ...(o.user ? { user: o.user } : {}) });
+        out.push({ endpoint, network, prefix: parseCidr(network.subnet).prefix });
+      }
+    } catch (e) {
+      for (const x of out) await deleteLink(x.endpoint.hostIf).catch(() => {});
+      throw e;
+    }
+    this.#running.set(vm.id, { id: vm.id, name: vm.name, hostname: vm.hostname, mode: { kind: 'none' }, ports: [] });
+    this.#refreshDns();
+    return out;
+  }
+
+  /** Marks a VM found running after a daemon restart (its taps already exist). */
+  adoptRunningVm(vm: { id: string; name: string; hostname: string }): void {
+    this.#running.set(vm.id, { id: vm.id, name: vm.name, hostname: vm.hostname, mode: { kind: 'none' }, ports: [] });
+  }
+
+  /** Removes a stopped VM's taps and DNS names; its leases stay. */
+  async unplugVm(vmId: string): Promise<void> {
+    for (const ep of this.store.endpoints({ containerId: vmId })) await deleteLink(ep.hostIf).catch(() => {});
+    if (this.#running.delete(vmId)) this.#refreshDns();
+  }
+
+  /** `vm rm`: taps and leases go. */
+  async releaseVm(vmId: string): Promise<void> {
+    await this.unplugVm(vmId);
+    for (const ep of this.store.endpoints({ containerId: vmId })) this.store.removeEndpoint(ep.networkId, vmId);
+    this.#vmOwners.delete(vmId);
+  }
+
+  /** The MTU VM NICs should use (the uplink's). */
+  get mtu(): number {
+    return this.#mtu;
   }
 
   async #isOnOurBridge(link: string): Promise<boolean> {

@@ -207,7 +207,17 @@ export class TestDaemon {
     if (this.#proc && TestDaemon.#alive(this.#proc)) {
       const ids = (await this.cli(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
       if (ids.length) await this.cli(['rm', '-f', ...ids]);
+      const vms = (await this.cli(['vm', 'ls', '-q'])).stdout.split('\n').filter(Boolean);
+      if (vms.length) await this.cli(['vm', 'rm', '-f', ...vms], { timeoutMs: 60_000 });
       await this.stop();
+    }
+    // VMs a crashed daemon left running.
+    for (const pid of this.qemuPids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     // Containers a crashed (or never restarted) daemon left running.
     const runtimeDir = path.join(this.stateRoot, 'run', 'runtime');
@@ -235,6 +245,20 @@ export class TestDaemon {
     for (const link of [...net.vethsOnBridges, ...net.bridges]) spawnSync('ip', ['link', 'del', link], { stdio: 'ignore' });
     spawnSync('nft', ['delete', 'table', 'ip', `vessel_${this.tag}`], { stdio: 'ignore' });
     rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** QEMU processes of this daemon's VMs (their command lines name files under its root). */
+  qemuPids(): number[] {
+    const out: number[] = [];
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if ((cmd.split('\0')[0] ?? '').includes('qemu-system') && cmd.includes(this.stateRoot)) out.push(Number(pid));
+      } catch {
+        /* gone */
+      }
+    }
+    return out;
   }
 
   /** The per-daemon tag in host object names (netns, bridges, nft table). */

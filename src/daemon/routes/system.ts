@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { ContainerEvent } from '../../container/manager.js';
+import { ksmStats } from '../../vm/host.js';
 import type { DaemonContext } from '../context.js';
 import { sendJson } from '../context.js';
 import type { Router } from '../router.js';
@@ -63,7 +64,9 @@ export function systemRoutes(r: Router, ctx: DaemonContext): void {
     });
   });
 
-  r.add('GET', '/info', ({ res }) => {
+  r.add('GET', '/info', async ({ res }) => {
+    const accel = await ctx.vms.runner.accelerator().catch((e: unknown) => ({ accel: 'none', reason: String((e as Error).message ?? e) }));
+    const vmList = ctx.vms.list();
     const list = ctx.manager.list();
     const count = (s: string) => list.filter((c) => c.state.Status === s).length;
     const runtime = ctx.manager.runtimeFor(null);
@@ -96,6 +99,11 @@ export function systemRoutes(r: Router, ctx: DaemonContext): void {
         DefaultBridge: ctx.config.bridge,
         DefaultSubnet: ctx.config.subnet,
         Monitor: 'conmon',
+        VMs: vmList.length,
+        VMsRunning: vmList.filter((v) => v.state.status === 'running' || v.state.status === 'paused').length,
+        VMAccelerator: accel.accel,
+        VMAcceleratorReason: accel.reason,
+        KSM: ksmStats(),
       },
     });
   });
