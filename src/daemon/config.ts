@@ -9,6 +9,8 @@ export interface DaemonConfig {
   runtime: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   socketGroup: string | null;
+  /** Serve an OCI registry (root `<root>/registry`) on this HOST:PORT. */
+  registryAddr: string | null;
 }
 
 export const DEFAULTS: DaemonConfig = {
@@ -19,6 +21,7 @@ export const DEFAULTS: DaemonConfig = {
   runtime: 'runc',
   logLevel: 'info',
   socketGroup: null,
+  registryAddr: null,
 };
 
 export const DAEMON_USAGE = `Usage: vesseld [OPTIONS]
@@ -33,6 +36,7 @@ Options:
       --runtime NAME      OCI runtime: runc or crun, or a path (default runc)
       --group NAME        Group that may use the socket (mode 0660)
       --log-level LEVEL   debug, info, warn or error (default info)
+      --registry-addr HOST:PORT  Also serve an OCI registry there (storage in <root>/registry)
   -h, --help              Print this help
   -v, --version           Print the version
 `;
@@ -74,6 +78,9 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
         break;
       case '--group':
         cfg.socketGroup = value();
+        break;
+      case '--registry-addr':
+        cfg.registryAddr = value();
         break;
       case '--log-level': {
         const l = value();
