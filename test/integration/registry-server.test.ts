@@ -9,9 +9,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { assertOneLineError } from '../framework/helpers.js';
+import { TestDaemon } from '../framework/daemon.js';
 import { RegistryProcess, vessel } from '../framework/registry.js';
 
 let dir: string;
@@ -157,4 +159,23 @@ test('CLI failures are one clear line', () => {
 
 test('the server exits with status 0 on SIGTERM', async () => {
   assert.equal(await reg.stop('SIGTERM'), 0);
+});
+
+test('vesseld --registry-addr serves a registry on <root>/registry and stops it on shutdown', async () => {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const d = new TestDaemon({ extraArgs: ['--registry-addr', `127.0.0.1:${port}`] });
+  try {
+    await d.start();
+    const res = await fetch(`http://127.0.0.1:${port}/v2/`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
+    must('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:busybox`, `docker://127.0.0.1:${port}/embedded/busybox:1`]);
+    assert.ok(existsSync(path.join(d.stateRoot, 'registry', 'repositories', 'embedded', 'busybox', '_manifests', 'tags', '1')));
+  } finally {
+    await d.destroy();
+  }
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/v2/`), 'the registry stops with the daemon');
 });

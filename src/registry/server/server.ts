@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { InvalidArgumentError, UnavailableError } from '../../core/errors.js';
 import { HtpasswdAuth } from './auth.js';
+import { RegistryError } from './errors.js';
 import { RegistryHandler, type RequestLog } from './handler.js';
 import { RegistryStorage } from './storage.js';
 import { UploadManager } from './uploads.js';
@@ -54,7 +55,14 @@ export class RegistryServer {
 
   /** Serves one request; suitable as a node:http request listener. */
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    await this.#ready;
+    try {
+      await this.#ready;
+    } catch (e) {
+      const err = new RegistryError('UNKNOWN', `Registry storage unavailable: ${e instanceof Error ? e.message : String(e)}`, { status: 503 });
+      res.writeHead(err.status, { 'Content-Type': 'application/json' }).end(err.body());
+      req.resume();
+      return;
+    }
     await this.#handler.handle(req, res);
   }
 
