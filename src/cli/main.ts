@@ -32,6 +32,7 @@ const load = {
   cp: () => import('./commands/cp.js'),
   build: () => import('./commands/build.js'),
   vm: () => import('./commands/vm.js'),
+  registry: () => import('./commands/registry.js'),
 } satisfies Record<string, Loader>;
 
 interface Entry {
@@ -76,6 +77,8 @@ const COMMANDS: Record<string, Entry> = {
   'image save': { loader: load.imageArchive, summary: 'Save one or more images to a tar archive', group: 'Image' },
   'image load': { loader: load.imageArchive, summary: 'Load images from a tar archive or STDIN', group: 'Image' },
   'builder prune': { loader: load.builder, summary: 'Remove build cache', group: 'Image' },
+  'registry serve': { loader: load.registry, summary: 'Run an OCI distribution registry in the foreground', group: 'Image' },
+  'registry gc': { loader: load.registry, summary: 'Remove unreferenced blobs and stale uploads from a registry root', group: 'Image' },
   'network create': { loader: load.network, summary: 'Create a network', group: 'Network' },
   'network ls': { loader: load.network, summary: 'List networks', group: 'Network' },
   'network inspect': { loader: load.network, summary: 'Display detailed information on one or more networks', group: 'Network' },
@@ -202,7 +205,7 @@ Run 'vessel COMMAND --help' for more information on a command.
 }
 
 /** `vessel image` / `vessel container` without a subcommand list what is available. */
-const GROUPS = ['image', 'container', 'system', 'volume', 'vm'];
+const GROUPS = ['image', 'container', 'system', 'volume', 'vm', 'registry'];
 
 function groupHelp(group: string): string {
   const names =

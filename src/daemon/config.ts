@@ -13,6 +13,8 @@ export interface DaemonConfig {
   ksm: boolean;
   /** Unprivileged user QEMU runs as (`-runas`); '' keeps QEMU as root. */
   vmUser: string;
+  /** Serve an OCI registry (root `<root>/registry`) on this HOST:PORT. */
+  registryAddr: string | null;
 }
 
 export const DEFAULTS: DaemonConfig = {
@@ -25,6 +27,7 @@ export const DEFAULTS: DaemonConfig = {
   socketGroup: null,
   ksm: false,
   vmUser: '',
+  registryAddr: null,
 };
 
 export const DAEMON_USAGE = `Usage: vesseld [OPTIONS]
@@ -41,6 +44,7 @@ Options:
       --log-level LEVEL   debug, info, warn or error (default info)
       --ksm               Turn on kernel samepage merging (VM memory is shared when equal)
       --vm-user NAME      Run QEMU as this unprivileged user (created if missing)
+      --registry-addr HOST:PORT  Also serve an OCI registry there (storage in <root>/registry)
   -h, --help              Print this help
   -v, --version           Print the version
 `;
@@ -89,6 +93,9 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
       case '--vm-user':
         cfg.vmUser = value();
         if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(cfg.vmUser)) throw new InvalidArgumentError(`Invalid user name: ${cfg.vmUser}`);
+        break;
+      case '--registry-addr':
+        cfg.registryAddr = value();
         break;
       case '--log-level': {
         const l = value();

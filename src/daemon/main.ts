@@ -36,6 +36,7 @@ import { enableKsm, ensureSystemUser } from '../vm/host.js';
 import { ContainerArchiver } from '../volume/container-archive.js';
 import { registerVolumeService, unregisterVolumeService } from '../volume/registry.js';
 import { VolumeService } from '../volume/volume-service.js';
+import { RegistryServer } from '../registry/server/server.js';
 import { Router } from './router.js';
 import { ApiServer, socketPathOf } from './server.js';
 
@@ -126,6 +127,8 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
   archiveRoutes(router, ctx);
   vmRoutes(router, vms);
   const server = new ApiServer(router);
+  const registry = config.registryAddr ? new RegistryServer({ root: path.join(paths.root, 'registry') }) : undefined;
+  if (registry && config.registryAddr) log.info('registry listening', await registry.listen(config.registryAddr));
   await server.listen(config.host, config.socketGroup);
   log.info('vesseld ready', { version: VERSION, root: paths.root, host: config.host, runtime: config.runtime, cgroup: cgroupVersion });
   let stopping = false;
@@ -133,6 +136,7 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
     if (stopping) return;
     stopping = true;
     await server.close();
+    await registry?.close();
     await manager.close();
     vms.close();
     await networks.close();
