@@ -19,6 +19,7 @@ export interface QgaOptions {
 }
 
 export interface QgaExecOptions {
+  /** Replaces the command's whole environment (the agent passes it as envp), so include PATH. */
   env?: Record<string, string>;
   input?: string | Buffer;
   /** Total time for the command to exit. Default 30000 ms. */

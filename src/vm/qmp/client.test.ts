@@ -144,6 +144,17 @@ describe('QmpClient connection failures', () => {
     await assert.rejects(qmp.queryStatus(), /closed/);
   });
 
+  it('a command times out, and a pending command rejects when QEMU is killed', async () => {
+    const q = startQemu('stopped', ['-S']);
+    const qmp = await QmpClient.connect(q.sock, { connectTimeoutMs: 10_000 });
+    q.proc.kill('SIGSTOP'); // QEMU cannot answer now
+    await assert.rejects(qmp.execute('query-status', {}, { timeoutMs: 200 }), /^UnavailableError: QMP query-status: no reply within 200 ms$/);
+    const pending = qmp.execute('query-status', {}, { timeoutMs: 10_000 });
+    q.proc.kill('SIGKILL');
+    await assert.rejects(pending, /^UnavailableError: QMP query-status: no reply, connection .*stopped\.qmp closed(: ECONNRESET)?$/);
+    await q.exited;
+  });
+
   it('a missing socket fails after the connect timeout', async () => {
     await assert.rejects(QmpClient.connect(join(dir, 'absent.sock'), { connectTimeoutMs: 200 }), /Cannot connect to QMP socket .*ENOENT/);
   });
