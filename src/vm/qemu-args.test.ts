@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -204,6 +204,66 @@ describe('buildQemuArgs output runs in a real QEMU', () => {
 
       await qmp.quit();
       assert.equal(await exited, 0);
+    } finally {
+      if (!qmp.isClosed) await qmp.close();
+    }
+  });
+});
+
+/**
+ * A multiboot "kernel" (a.out-kludge header, loaded at 1 MiB) whose 32-bit code
+ * writes 0x31 to an isa-debug-exit port: QEMU then exits with status 99.
+ */
+function exitKernel(): Buffer {
+  const h = Buffer.alloc(64);
+  const magic = 0x1badb002;
+  const flags = 0x00010000;
+  [magic, flags, (-(magic + flags)) >>> 0, 0x100000, 0x100000, 0, 0, 0x100020].forEach((v, i) => h.writeUInt32LE(v, i * 4));
+  Buffer.from([0xb0, 0x31, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd]).copy(h, 32);
+  return h;
+}
+
+describe('microvm argv runs in a real QEMU', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vessel-qargs-mvm-'));
+  const procs: ChildProcess[] = [];
+  after(() => {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('microvm with mmio disk, agent, balloon and serial boots a kernel to its exit', async () => {
+    const kernel = join(dir, 'kernel');
+    writeFileSync(kernel, exitKernel());
+    const disk = join(dir, 'disk.raw');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', disk, '8M']);
+    const spec: QemuLaunchSpec = {
+      name: 'mvm',
+      machine: 'microvm',
+      accel: 'tcg',
+      vcpus: 1,
+      memoryBytes: 64 * 1024 * 1024,
+      kernel,
+      disks: [{ id: 'disk0', path: disk, format: 'raw' }],
+      qmpSocket: join(dir, 'qmp.sock'),
+      guestAgentSocket: join(dir, 'qga.sock'),
+      serial: { socket: join(dir, 'console.sock'), logFile: join(dir, 'console.log') },
+      startPaused: true,
+    };
+    const argv = [...buildQemuArgs(spec), '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04'];
+    const proc = spawn('qemu-system-x86_64', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    procs.push(proc);
+    let stderr = '';
+    proc.stderr!.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+    const qmp = await QmpClient.connect(spec.qmpSocket, { connectTimeoutMs: 10_000 }).catch((e) => {
+      throw new Error(`${e.message}; stderr: ${stderr}`);
+    });
+    try {
+      assert.equal((await qmp.queryStatus()).status, 'prelaunch');
+      assert.deepEqual((await qmp.queryNamedBlockNodes()).map((n) => n.nodeName).sort(), ['disk0', 'disk0-file']);
+      assert.equal((await qmp.queryBalloon()).actual, 64 * 1024 * 1024);
+      await qmp.cont();
+      assert.equal(await exited, 99, stderr);
     } finally {
       if (!qmp.isClosed) await qmp.close();
     }
