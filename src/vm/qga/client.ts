@@ -204,8 +204,7 @@ export class QgaClient {
     try {
       const bytes = Buffer.from(data);
       const chunk = 48 * 1024;
-      for (let off = 0; off < bytes.length || off === 0; off += chunk) {
-        if (bytes.length === 0) break;
+      for (let off = 0; off < bytes.length; off += chunk) {
         await this.execute('guest-file-write', { handle, 'buf-b64': bytes.subarray(off, off + chunk).toString('base64') });
       }
     } finally {
