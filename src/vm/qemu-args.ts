@@ -72,6 +72,8 @@ export interface QemuLaunchSpec {
   incoming?: string;
   /** `-S`: wait for `cont` before running the guest. */
   startPaused?: boolean;
+  /** `-loadvm TAG`: start from an internal snapshot (memory, devices and disks) of the qcow2 disks. */
+  loadSnapshot?: string;
   /** Default true. */
   sandbox?: boolean;
   /**
@@ -206,5 +208,6 @@ export function buildQemuArgs(spec: QemuLaunchSpec): string[] {
   if (spec.noReboot ?? microvm) a.push('-no-reboot');
   if (spec.incoming) a.push('-incoming', spec.incoming);
   if (spec.startPaused) a.push('-S');
+  if (spec.loadSnapshot) a.push('-loadvm', spec.loadSnapshot);
   return a;
 }

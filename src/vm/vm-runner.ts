@@ -61,6 +61,7 @@ async function waitFor<T>(fn: () => Promise<T | null> | T | null, timeoutMs: num
 export class VmRunner {
   #live = new Map<string, Live>();
   #accel: Promise<{ accel: 'kvm' | 'tcg'; reason: string }> | null = null;
+  #closing = false;
 
   constructor(private readonly m: VmManager, private readonly o: { user?: string } = {}) {}
 
@@ -95,7 +96,7 @@ export class VmRunner {
     const initrd = await ensureInitramfs(kernel, this.m.options.paths.cache);
     const nets = await this.m.options.networks.plugVm({ id: vm.id, name: vm.name, hostname: vm.config.hostname }, this.o.user ? { user: this.o.user } : {});
     let pid: number | null = null;
-    const cgroup = new VmCgroup(this.m.options.paths.cgroupParent, `vm-${vm.id.slice(0, 12)}`);
+    const cgroup = this.cgroup(vm);
     try {
       for (const s of [f.qmp, f.qga, f.console, f.pidFile]) await fs.rm(s, { force: true });
       const tsc = hostTscKhz();
@@ -115,7 +116,7 @@ export class VmRunner {
         accel: accel.accel,
         vcpus: vm.config.vcpus,
         ...(vm.config.topology ? { topology: vm.config.topology } : {}),
-        memory: vm.config.memory,
+        memoryBytes: vm.config.memory,
         kernel: kernel.vmlinuz,
         initrd,
         append,
@@ -123,11 +124,10 @@ export class VmRunner {
           { id: 'root', path: f.rootDisk, format: 'qcow2', readOnly: false },
           ...vm.config.disks.map((d) => ({ id: `d-${d.name}`, path: d.path, format: 'qcow2' as const, readOnly: false })),
         ],
-        nics: nets.map((n, i) => ({ id: `net${i}`, tap: n.endpoint.hostIf, mac: n.endpoint.mac })),
+        nics: nets.map((n, i) => ({ id: `net${i}`, ifname: n.endpoint.hostIf, mac: n.endpoint.mac })),
         qmpSocket: f.qmp,
-        qgaSocket: f.qga,
-        consoleSocket: f.console,
-        serialLog: f.serialLog,
+        guestAgentSocket: f.qga,
+        serial: { socket: f.console, logFile: f.serialLog },
         pidFile: f.pidFile,
         ...(this.o.user ? { runAs: this.o.user } : {}),
         ...(o.loadSnapshot ? { loadSnapshot: o.loadSnapshot } : {}),
@@ -149,12 +149,12 @@ export class VmRunner {
         if (spawnError) throw new FailedPreconditionError(`QEMU is missing (install qemu-system-x86): ${spawnError.message}`);
         throw e;
       });
-      await cgroup.create();
+      await VmCgroup.create(cgroup.path.split('/').slice(0, -1).join('/'), cgroup.path.split('/').pop() as string);
       if (pid) await cgroup.addProcess(pid);
       if (vm.config.cpuWeight) await cgroup.setCpuWeight(vm.config.cpuWeight);
       if (vm.config.cpuCap) await cgroup.setCpuCap(vm.config.cpuCap);
       this.#attach(vm, qmp, child.pid ? exitCode : null);
-      await qmp.qomSet('/machine/peripheral/balloon0', 'guest-stats-polling-interval', 2).catch(() => {});
+      await qmp.setGuestStatsInterval(2).catch(() => {});
       this.#save(vm, {
         status: 'running',
         pid,
@@ -184,8 +184,8 @@ export class VmRunner {
   /** Follows one running QEMU until its monitor closes, then records why it stopped and releases its resources. */
   #attach(vm: VmRecord, qmp: QmpClient, exitCode: Promise<number | string> | null): void {
     const live: Live = { qmp, lastShutdown: null, exited: Promise.resolve() };
-    qmp.on('SHUTDOWN', (data: { guest?: boolean; reason?: string }) => {
-      live.lastShutdown = data.reason ?? 'unknown';
+    qmp.on('SHUTDOWN', (e) => {
+      live.lastShutdown = typeof e.data.reason === 'string' ? e.data.reason : 'unknown';
     });
     qmp.on('STOP', () => {
       if (vm.state.status === 'running') this.#save(vm, { status: 'paused' });
@@ -194,6 +194,7 @@ export class VmRunner {
       if (vm.state.status === 'paused') this.#save(vm, { status: 'running' });
     });
     live.exited = qmp.closed.then(async () => {
+      if (this.#closing) return;
       const code = exitCode ? await Promise.race([exitCode, new Promise<null>((r) => setTimeout(() => r(null), 2000))]) : null;
       this.#live.delete(vm.id);
       const f = this.m.files(vm);
@@ -219,7 +220,7 @@ export class VmRunner {
 
   async #release(vm: VmRecord): Promise<void> {
     const f = this.m.files(vm);
-    await new VmCgroup(this.m.options.paths.cgroupParent, `vm-${vm.id.slice(0, 12)}`).remove().catch(() => {});
+    await this.cgroup(vm).remove().catch(() => {});
     await this.m.options.networks.unplugVm(vm.id).catch(() => {});
     for (const s of [f.qmp, f.qga, f.console, f.pidFile]) await fs.rm(s, { force: true });
   }
@@ -325,7 +326,13 @@ export class VmRunner {
 
   /** Daemon shutdown: VMs keep running; only our monitor connections close. */
   close(): void {
-    for (const l of this.#live.values()) l.qmp.detach();
+    this.#closing = true;
+    for (const l of this.#live.values()) void l.qmp.close();
     this.#live.clear();
+  }
+
+  /** The VM's cgroup below the daemon's parent (exists only while QEMU runs). */
+  cgroup(vm: VmRecord): VmCgroup {
+    return new VmCgroup(this.m.options.paths.cgroupParent.replace(/^\//, ''), `vm-${vm.id.slice(0, 12)}`);
   }
 }

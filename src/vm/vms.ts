@@ -115,8 +115,14 @@ export class VmService {
     const vm = this.manager.resolve(ref);
     if (!argv.length) throw new InvalidArgumentError('No command given');
     const agent = await this.runner.agent(vm);
+    // The agent replaces the whole environment: start from a usable PATH and HOME, then the user's variables.
+    const env: Record<string, string> = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.vessel/bin', HOME: '/root', TERM: 'dumb' };
+    for (const kv of o.env ?? []) {
+      const i = kv.indexOf('=');
+      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+    }
     try {
-      return await agent.exec(argv, { timeoutMs: o.timeoutMs ?? 600_000, ...(o.env ? { env: o.env } : {}), ...(o.input !== undefined ? { input: o.input } : {}) });
+      return await agent.exec(argv, { timeoutMs: o.timeoutMs ?? 600_000, env, ...(o.input !== undefined ? { input: o.input } : {}) });
     } finally {
       agent.close();
     }

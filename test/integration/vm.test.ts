@@ -67,9 +67,9 @@ describe('virtual machines', { timeout: 1_800_000 }, () => {
   it('boots debian:bookworm, runs commands through the agent, shows a console and stops cleanly', async () => {
     await d.ok(['vm', 'create', 't1', '--image', 'debian:bookworm', '--memory', '512m'], { timeoutMs: 900_000 });
     await d.ok(['vm', 'start', 't1'], { timeoutMs: 300_000 });
-    const uname: string = await waitFor('the guest agent', async () => {
+    const uname = await waitFor<string>('the guest agent', async () => {
       const r = await d.cli(['vm', 'exec', 't1', '--', 'uname', '-r'], { timeoutMs: 200_000 });
-      return r.code === 0 ? r.stdout.trim() : null;
+      return r.code === 0 ? r.stdout.trim() : '';
     }, 300_000, 1000);
     assert.match(uname, /^\d+\.\d+\.\d+-\d+-cloud-amd64$/, 'the Debian cloud kernel');
     const info = await vmInspect(d, 't1');
@@ -104,11 +104,11 @@ describe('virtual machines', { timeout: 1_800_000 }, () => {
     }
     await d.ok(['vm', 'exec', 'v2', '--', bb, 'sh', '-c', `(while :; do echo vmpong | ${bb} nc -l -p 7001; done) >/dev/null 2>&1 &`]);
     for (const target of [vmIp, 'v2']) {
-      const r: { stdout: string } = await waitFor(`container → VM ${target}`, async () => {
+      const r = await waitFor(`container → VM ${target}`, async () => {
         const x = await d.cli(['exec', 'c2', 'sh', '-c', `echo hi | nc -w 5 ${target} 7001`]);
-        return /vmpong/.test(x.stdout) ? x : null;
+        return /vmpong/.test(x.stdout) ? x : undefined;
       }, 30_000, 500);
-      assert.match(r.stdout, /vmpong/);
+      assert.match(r!.stdout, /vmpong/);
     }
     await d.ok(['rm', '-f', 'c2']);
     await d.ok(['vm', 'rm', '-f', 'v2'], { timeoutMs: 120_000 });
