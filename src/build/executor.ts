@@ -54,6 +54,8 @@ export class BuildExecutor {
     private readonly images: ImageStore,
     private readonly manager: ContainerManager,
     cache: BuildCache,
+    /** Where build contexts and COPY staging live: the daemon's own scratch dir, not the host's /tmp. */
+    readonly tmpDir: string = os.tmpdir(),
   ) {
     this.cache = cache;
   }
@@ -306,7 +308,7 @@ export class BuildExecutor {
     const x = (s: string) => s;
     let root = o.contextDir;
     let unmount: (() => Promise<void>) | null = null;
-    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'vessel-copy-'));
+    const tmp = await fs.mkdtemp(path.join(this.tmpDir, 'copy-'));
     try {
       const fromRef = step.kind === 'COPY' ? step.from : null;
       if (fromRef) {

@@ -1,12 +1,23 @@
 /** The build context walker: what goes into the tar, read back with tar-stream. */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, linkSync, mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract, type Header as Headers } from 'tar-stream';
 import { packContext, resolveContext } from './build-context.js';
+
+/** Temp dirs this file makes: all removed when its tests end, whatever the outcome. */
+const tempDirs: string[] = [];
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
 
 interface Item {
   header: Headers;
@@ -26,7 +37,7 @@ async function readTar(stream: Readable): Promise<Map<string, Item>> {
 }
 
 function tree(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vessel-ctx-'));
+  const dir = tempDir('vessel-ctx-');
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(join(dir, name, '..'), { recursive: true });
     writeFileSync(join(dir, name), content);

@@ -1,12 +1,23 @@
 /** `vessel build` end to end (the built CLI) against a recording stand-in daemon. */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { runCli, withDaemon, type Handler } from './testing.js';
+
+/** Temp dirs this file makes: all removed when its tests end, whatever the outcome. */
+const tempDirs: string[] = [];
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
 
 const IMAGE_ID = `sha256:${'5'.repeat(64)}`;
 const LINES = [
@@ -36,7 +47,7 @@ async function tarNames(body: string): Promise<Map<string, string>> {
 }
 
 function context(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vessel-build-'));
+  const dir = tempDir('vessel-build-');
   writeFileSync(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo hi\n');
   writeFileSync(join(dir, '.dockerignore'), 'secret*\n*.tmp\n');
   writeFileSync(join(dir, 'app.js'), 'console.log(1)\n');
@@ -98,7 +109,7 @@ test('build: -q and --progress quiet print only the image ID; --progress json th
 
 test('build: -f outside the context adds it under a generated name', { timeout: 20000 }, async () => {
   const dir = context();
-  const other = mkdtempSync(join(tmpdir(), 'vessel-df-'));
+  const other = tempDir('vessel-df-');
   writeFileSync(join(other, 'Dockerfile.other'), 'FROM scratch\n');
   await withDaemon(ok, undefined, async (d, host) => {
     const r = await runCli(host, ['build', '-f', join(other, 'Dockerfile.other'), dir]);

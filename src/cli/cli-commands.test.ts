@@ -1,11 +1,22 @@
 /** End-to-end tests of the other commands (the built CLI) against a recording stand-in daemon. */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeFrame } from '../api/stdcopy.js';
 import { finish, ID, json, keepAttach, runCli, runHandler, withDaemon, type Handler, type UpgradeHandler } from './testing.js';
+
+/** Temp dirs this file makes: all removed when its tests end, whatever the outcome. */
+const tempDirs: string[] = [];
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
 
 test('exec: create, upgrade start, exit code from exec inspect', { timeout: 20000 }, async () => {
   const handler: Handler = (req, res) => {
@@ -95,7 +106,7 @@ test('ps: filters in map form, table columns', { timeout: 20000 }, async () => {
 });
 
 test('image import streams the file as the body and renders the progress stream', { timeout: 20000 }, async () => {
-  const tar = join(mkdtempSync(join(tmpdir(), 'vessel-tar-')), 'rootfs.tar');
+  const tar = join(tempDir('vessel-tar-'), 'rootfs.tar');
   writeFileSync(tar, Buffer.alloc(4096, 7));
   const imageId = `sha256:${'9'.repeat(64)}`;
   const handler: Handler = (req, res) => {

@@ -1,12 +1,23 @@
 /** End-to-end tests of `vessel run` (the built CLI) against a recording stand-in daemon. */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeFrame } from '../api/stdcopy.js';
 import { finish, ID, json, keepAttach, runCli, runHandler, withDaemon, type Handler, type UpgradeHandler } from './testing.js';
+
+/** Temp dirs this file makes: all removed when its tests end, whatever the outcome. */
+const tempDirs: string[] = [];
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
 
 test('run -d: create, wait(next-exit) before start, prints the full ID', { timeout: 20000 }, async () => {
   await withDaemon(runHandler(() => undefined), undefined, async (d, host) => {
@@ -149,7 +160,7 @@ test('usage errors: one line; 125 for run, 1 elsewhere', { timeout: 20000 }, asy
 });
 
 test('with no daemon listening: exactly one "Cannot connect" line, non-zero exit', { timeout: 20000 }, async () => {
-  const sock = join(mkdtempSync(join(tmpdir(), 'vessel-none-')), 'none.sock');
+  const sock = join(tempDir('vessel-none-'), 'none.sock');
   for (const args of [['ps'], ['run', 'busybox'], ['images']]) {
     const r = await runCli(`unix://${sock}`, args);
     assert.equal(r.stderr, `vessel: Cannot connect to the Vessel daemon at unix://${sock}: is vesseld running?\n`);

@@ -1,9 +1,20 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectEnv, encodeFilters, parseEnvFile, parseLabelFile, resolveEnvFlag, toMap } from './envfile.js';
+
+/** Temp dirs this file makes: all removed when its tests end, whatever the outcome. */
+const tempDirs: string[] = [];
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
 
 const env = (vars: Record<string, string>) => (k: string) => vars[k];
 
@@ -25,7 +36,7 @@ test('-e K copies from the environment only when set', () => {
 });
 
 test('collectEnv: file entries first, then -e flags', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vessel-env-'));
+  const dir = tempDir('vessel-env-');
   const f = join(dir, 'env');
   writeFileSync(f, 'A=1\nB=2\n');
   assert.deepEqual(collectEnv([f], ['B=3', 'X'], env({ X: 'x' })), ['A=1', 'B=2', 'B=3', 'X=x']);

@@ -6,9 +6,9 @@
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type net from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../../bin/vessel', import.meta.url));
@@ -61,7 +61,13 @@ export class FakeDaemon {
     this.server.closeAllConnections();
     // Hijacked sockets are no longer tracked by the HTTP server.
     for (const s of this.#hijacked) s.destroy();
-    return new Promise((r) => this.server.close(() => r()));
+    // The socket's private temp directory goes too (the socket file with it).
+    return new Promise((r) =>
+      this.server.close(() => {
+        rmSync(dirname(this.socketPath), { recursive: true, force: true });
+        r();
+      }),
+    );
   }
 
   /** "POST /containers/create?name=web" style summaries, without the version prefix. */
@@ -101,8 +107,8 @@ export function runCli(
 
 export async function withDaemon(handler: Handler, upgrade: UpgradeHandler | undefined, fn: (d: FakeDaemon, host: string) => Promise<void>) {
   const d = new FakeDaemon(handler, upgrade);
-  await d.listen();
   try {
+    await d.listen();
     await fn(d, `unix://${d.socketPath}`);
   } finally {
     await d.close();

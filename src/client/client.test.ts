@@ -1,8 +1,8 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type net from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,11 +16,22 @@ import {
 } from '../core/errors.js';
 import { jsonLines, parseHost, VesselClient } from './client.js';
 
+/** Temp dirs this file makes: all removed when its tests end, whatever the outcome. */
+const tempDirs: string[] = [];
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
+
 async function serve(
   handler: http.RequestListener,
   onUpgrade?: (req: http.IncomingMessage, socket: net.Socket) => void,
 ): Promise<{ client: VesselClient; close: () => Promise<void> }> {
-  const sock = join(mkdtempSync(join(tmpdir(), 'vessel-client-')), 's.sock');
+  const sock = join(tempDir('vessel-client-'), 's.sock');
   const server = http.createServer(handler);
   const hijacked: net.Socket[] = [];
   if (onUpgrade) {
@@ -113,7 +124,7 @@ test('a non-JSON error body is used as the message', async () => {
 });
 
 test('connection failures become one UnavailableError', async () => {
-  const sock = join(mkdtempSync(join(tmpdir(), 'vessel-client-')), 'none.sock');
+  const sock = join(tempDir('vessel-client-'), 'none.sock');
   const c = new VesselClient(`unix://${sock}`);
   await assert.rejects(c.json('GET', '/version'), (e: Error) => {
     assert.ok(e instanceof UnavailableError);

@@ -12,6 +12,12 @@ export interface DaemonPaths {
   runtimeRoot: string;
   exits: string;
   sockets: string;
+  /**
+   * Scratch space for work in progress (build contexts, COPY staging): private
+   * to this daemon, emptied at start-up, so a daemon killed mid-build leaves
+   * nothing in the host's /tmp and nothing behind once its root is removed.
+   */
+  tmp: string;
   /** cgroup parent for every container of this daemon, e.g. `/vessel-1a2b3c4d`. */
   cgroupParent: string;
 }
@@ -31,6 +37,7 @@ export function daemonPaths(root: string): DaemonPaths {
     runtimeRoot: path.join(run, 'runtime'),
     exits: path.join(run, 'exits'),
     sockets: path.join(run, 'sock'),
+    tmp: path.join(abs, 'tmp'),
     cgroupParent: `/vessel-${hash}`,
   };
 }

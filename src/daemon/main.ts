@@ -75,6 +75,9 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
   const paths = daemonPaths(config.root);
   await fs.mkdir(paths.root, { recursive: true, mode: 0o711 });
   const pidFile = await lockRoot(paths.root);
+  // Scratch left by a daemon that was killed mid-build belongs to nobody now.
+  await fs.rm(paths.tmp, { recursive: true, force: true });
+  await fs.mkdir(paths.tmp, { recursive: true, mode: 0o700 });
   const db = openDb(paths.db);
   const images = new ImageStore(paths.images, db);
   await images.init();
@@ -122,7 +125,7 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
   imageRoutes(router, ctx);
   imageArchiveRoutes(router, ctx);
   networkRoutes(router, ctx);
-  buildRoutes(router, ctx, new BuildExecutor(images, manager, new BuildCache(db)));
+  buildRoutes(router, ctx, new BuildExecutor(images, manager, new BuildCache(db), paths.tmp));
   volumeRoutes(router, ctx);
   archiveRoutes(router, ctx);
   vmRoutes(router, vms);

@@ -127,3 +127,16 @@ test('builder prune empties the cache: the next build runs every step', async ()
   assert.doesNotMatch(out, /CACHED/);
   assert.ok(readdirSync(ctx).includes('Dockerfile'));
 });
+
+test('build scratch (context, COPY staging) lives under the daemon root, is removed after each build and emptied at start-up', async () => {
+  const scratch = path.join(d.stateRoot, 'tmp');
+  writeFileSync(path.join(ctx, 'app.txt'), 'v3\n');
+  await d.ok(['build', '-t', 'demo:4', ctx], { timeoutMs: 300_000 });
+  assert.deepEqual(readdirSync(scratch), [], 'nothing is left in the scratch dir after a build');
+  // What a daemon killed mid-build would leave: the next start removes it.
+  mkdirSync(path.join(scratch, 'build-stale', 'sub'), { recursive: true });
+  writeFileSync(path.join(scratch, 'build-stale', 'sub', 'f'), 'x');
+  await d.kill9();
+  await d.restart();
+  assert.deepEqual(readdirSync(scratch), []);
+});

@@ -1,6 +1,5 @@
 /** Docker Engine API: POST /build (classic builder protocol) and POST /build/prune. */
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError, errorMessage } from '../../core/errors.js';
 import { log } from '../../core/log.js';
@@ -25,7 +24,7 @@ export function buildRoutes(r: Router, ctx: DaemonContext, executor: BuildExecut
     const dockerfileName = query.get('dockerfile') || 'Dockerfile';
     const buildArgs = new Map(Object.entries(jsonMap(query, 'buildargs')));
     const labels = jsonMap(query, 'labels');
-    const contextDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vessel-build-'));
+    const contextDir = await fs.mkdtemp(path.join(executor.tmpDir, 'build-'));
     res.writeHead(200, { 'Content-Type': 'application/json' });
     const send = (m: object) => {
       if (!res.destroyed) res.write(`${JSON.stringify(m)}\n`);
