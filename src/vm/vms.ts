@@ -169,6 +169,11 @@ export class VmService {
       Disks: await this.disks(vm.id),
       Snapshots: this.snapshots.list(vm),
       Memory: balloon,
+      Resources: {
+        CpuWeight: vm.config.cpuWeight,
+        CpuCap: vm.config.cpuCap,
+        CpuUsageNs: live ? Number(await this.runner.cgroup(vm).cpuUsageNs().catch(() => 0n)) : null,
+      },
       Files: { Dir: f.dir, SerialLog: f.serialLog, QemuLog: f.qemuLog },
     };
   }
