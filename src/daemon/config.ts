@@ -1,5 +1,6 @@
 /** `vesseld` command-line flags. */
 import { InvalidArgumentError } from '../core/errors.js';
+import { checkInsecureEntry } from '../registry/client/endpoint.js';
 
 export interface DaemonConfig {
   root: string;
@@ -9,6 +10,8 @@ export interface DaemonConfig {
   runtime: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   socketGroup: string | null;
+  /** Registries (host[:port] or IPv4 CIDR) reachable over plain HTTP; loopback always is. */
+  insecureRegistries: string[];
 }
 
 export const DEFAULTS: DaemonConfig = {
@@ -19,6 +22,7 @@ export const DEFAULTS: DaemonConfig = {
   runtime: 'runc',
   logLevel: 'info',
   socketGroup: null,
+  insecureRegistries: [],
 };
 
 export const DAEMON_USAGE = `Usage: vesseld [OPTIONS]
@@ -33,12 +37,15 @@ Options:
       --runtime NAME      OCI runtime: runc or crun, or a path (default runc)
       --group NAME        Group that may use the socket (mode 0660)
       --log-level LEVEL   debug, info, warn or error (default info)
+      --insecure-registry HOST
+                          Allow plain HTTP to this registry (host[:port] or CIDR;
+                          repeatable; loopback registries always are)
   -h, --help              Print this help
   -v, --version           Print the version
 `;
 
 export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'version' {
-  const cfg: DaemonConfig = { ...DEFAULTS };
+  const cfg: DaemonConfig = { ...DEFAULTS, insecureRegistries: [] };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i] as string;
     const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
@@ -74,6 +81,9 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
         break;
       case '--group':
         cfg.socketGroup = value();
+        break;
+      case '--insecure-registry':
+        cfg.insecureRegistries.push(checkInsecureEntry(value()));
         break;
       case '--log-level': {
         const l = value();
