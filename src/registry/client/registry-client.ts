@@ -48,34 +48,45 @@ export class RegistryClient {
 
   /**
    * Sends one request with whatever authorization `scope` needs; on a 401,
-   * learns the challenge and retries once. Non-2xx answers are returned, not thrown.
+   * learns the challenge and retries once. A final 401 throws
+   * UnauthorizedError; other non-2xx answers are returned, not thrown.
    */
   async request(method: string, target: string, scope: string, opts: SendOptions = {}): Promise<http.IncomingMessage> {
     for (let attempt = 0; ; attempt++) {
       const auth = await this.auth.headers(scope);
       const res = await this.transport.send(method, target, { ...opts, headers: { ...opts.headers, ...auth } });
-      if (res.statusCode !== 401 || attempt > 0) return res;
-      if ('Authorization' in auth) this.auth.forget(scope);
-      if (!this.auth.learn(res.headers['www-authenticate'])) return res;
+      if (res.statusCode !== 401) return res;
       res.resume();
+      if ('Authorization' in auth) this.auth.forget(scope);
+      if (attempt > 0 || !this.auth.learn(res.headers['www-authenticate'])) {
+        throw new UnauthorizedError(
+          this.auth.credentials
+            ? `Authentication to ${this.host} failed: incorrect username or password, or no access to ${scope || 'the registry'}`
+            : `Authentication required by ${this.host}: run 'vessel login ${this.host}'`,
+        );
+      }
     }
   }
 
   /** GET /v2/: checks the registry speaks the API and the credentials are accepted. */
   async checkLogin(): Promise<void> {
-    const res = await this.request('GET', '/v2/', '');
-    const body = await readBody(res, 1024 * 1024);
-    if (res.statusCode === 401 || res.statusCode === 403) {
-      throw new UnauthorizedError(`Login to ${this.host} failed: ${this.auth.credentials ? 'incorrect username or password' : 'credentials required'}`);
+    const failed = () =>
+      new UnauthorizedError(`Login to ${this.host} failed: ${this.auth.credentials ? 'incorrect username or password' : 'credentials required'}`);
+    let res: http.IncomingMessage;
+    try {
+      res = await this.request('GET', '/v2/', '');
+    } catch (e) {
+      if (e instanceof UnauthorizedError) throw failed();
+      throw e;
     }
+    const body = await readBody(res, 1024 * 1024);
+    if (res.statusCode === 401 || res.statusCode === 403) throw failed();
     if ((res.statusCode ?? 0) >= 300) throw registryError(res.statusCode ?? 0, body, `Registry ${this.host}`);
   }
 
   /** Fetches a manifest by tag or digest; checks the bytes against `Docker-Content-Digest` and a requested digest. */
   async getManifest(repo: string, ref: string): Promise<FetchedManifest> {
-    const res = await this.request('GET', `/v2/${repo}/manifests/${ref}`, repositoryScope(repo, ['pull']), {
-      headers: { Accept: MANIFEST_ACCEPT.join(', ') },
-    });
+    const res = await this.#pullRequest(repo, `/v2/${repo}/manifests/${ref}`, { headers: { Accept: MANIFEST_ACCEPT.join(', ') } });
     const bytes = await readBody(res, 4 * 1024 * 1024);
     if (res.statusCode !== 200) throw this.#pullError(res.statusCode ?? 0, bytes, repo, `Fetching manifest ${repo}:${ref} from ${this.host}`);
     const digest = sha256Of(bytes);
@@ -91,7 +102,7 @@ export class RegistryClient {
 
   /** Starts a blob download; the caller verifies what it reads. */
   async getBlob(repo: string, digest: string): Promise<http.IncomingMessage> {
-    const res = await this.request('GET', `/v2/${repo}/blobs/${digest}`, repositoryScope(repo, ['pull']));
+    const res = await this.#pullRequest(repo, `/v2/${repo}/blobs/${digest}`);
     if (res.statusCode !== 200) {
       const body = await readBody(res, 1024 * 1024).catch(() => Buffer.alloc(0));
       throw this.#pullError(res.statusCode ?? 0, body, repo, `Fetching blob ${digest} from ${this.host}/${repo}`);
@@ -115,7 +126,13 @@ export class RegistryClient {
   async mountBlob(repo: string, digest: string, from: string): Promise<boolean> {
     const q = new URLSearchParams({ mount: digest, from });
     const scope = `${repositoryScope(repo, ['pull', 'push'])} ${repositoryScope(from, ['pull'])}`;
-    const res = await this.request('POST', `/v2/${repo}/blobs/uploads/?${q}`, scope);
+    let res: http.IncomingMessage;
+    try {
+      res = await this.request('POST', `/v2/${repo}/blobs/uploads/?${q}`, scope);
+    } catch (e) {
+      if (e instanceof UnauthorizedError) return false; // no pull access to `from`: upload instead
+      throw e;
+    }
     const body = await readBody(res, 1024 * 1024);
     if (res.statusCode === 201) return true;
     if (res.statusCode === 202) {
@@ -123,7 +140,7 @@ export class RegistryClient {
       if (loc) (await this.request('DELETE', loc, repositoryScope(repo, ['pull', 'push'])).catch(() => null))?.resume();
       return false;
     }
-    if (res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 404) return false;
+    if (res.statusCode === 403 || res.statusCode === 404) return false;
     throw registryError(res.statusCode ?? 0, body, `Mounting blob ${digest} into ${this.host}/${repo}`);
   }
 
@@ -190,6 +207,15 @@ export class RegistryClient {
       throw new InvalidArgumentError(`Registry ${this.host} stored manifest ${repo}:${ref} as ${claimed}, but its content is ${digest}`);
     }
     return digest;
+  }
+
+  async #pullRequest(repo: string, target: string, opts: SendOptions = {}): Promise<http.IncomingMessage> {
+    try {
+      return await this.request('GET', target, repositoryScope(repo, ['pull']), opts);
+    } catch (e) {
+      if (e instanceof UnauthorizedError) throw this.#pullError(401, Buffer.alloc(0), repo, '');
+      throw e;
+    }
   }
 
   #pullError(status: number, body: Buffer, repo: string, what: string): Error {

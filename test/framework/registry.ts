@@ -1,0 +1,112 @@
+/**
+ * `TestRegistry`: Debian's real `docker-registry` (distribution 2.8) on a
+ * free 127.0.0.1 port with its own storage root, optionally behind
+ * htpasswd Basic auth. Fails loudly when the binary is missing.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const REGISTRY_BIN = '/usr/bin/docker-registry';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export interface RegistryAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export class TestRegistry {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'vreg-'));
+  port = 0;
+  #proc: ChildProcess | null = null;
+  #log = '';
+
+  constructor(readonly auth?: { username: string; password: string }) {}
+
+  /** `127.0.0.1:PORT` */
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get storage(): string {
+    return path.join(this.dir, 'storage');
+  }
+
+  get log(): string {
+    return this.#log;
+  }
+
+  /** The blob's `data` file in the registry's filesystem storage. */
+  blobDataPath(digest: string): string {
+    const hex = digest.replace(/^sha256:/, '');
+    return path.join(this.storage, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+  }
+
+  async start(): Promise<this> {
+    this.port = await freePort();
+    let authYaml = '';
+    if (this.auth) {
+      const r = spawnSync('htpasswd', ['-Bbn', this.auth.username, this.auth.password], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`htpasswd failed: ${r.stderr || r.error}`);
+      writeFileSync(path.join(this.dir, 'htpasswd'), r.stdout);
+      authYaml = `auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${path.join(this.dir, 'htpasswd')}\n`;
+    }
+    const cfg = path.join(this.dir, 'config.yml');
+    writeFileSync(
+      cfg,
+      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${this.storage}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${authYaml}`,
+    );
+    const proc = spawn(REGISTRY_BIN, ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#proc = proc;
+    proc.stdout?.on('data', (d: Buffer) => (this.#log += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (this.#log += d.toString()));
+    const spawnError = new Promise<never>((_, reject) => proc.once('error', (e) => reject(new Error(`${REGISTRY_BIN}: ${e.message}`))));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`docker-registry exited early:\n${this.#log}`);
+      const up = await Promise.race([this.request('GET', '/v2/').then((r) => r.status > 0, () => false), spawnError]);
+      if (up) return this;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`docker-registry did not come up:\n${this.#log}`);
+  }
+
+  /** A raw request to the registry (with the Basic credentials when it has auth). */
+  request(method: string, p: string, headers: Record<string, string> = {}): Promise<RegistryAnswer> {
+    const auth = this.auth ? { Authorization: `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64')}` } : {};
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: this.port, method, path: p, headers: { ...auth, ...headers } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  async stop(): Promise<void> {
+    const p = this.#proc;
+    if (p && p.exitCode === null) {
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * `vessel push / pull / login / logout` against Debian's real
+ * docker-registry 2.8 (plain HTTP on 127.0.0.1, one open and one behind
+ * htpasswd), with a real daemon; skopeo reads what we pushed.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { TestDaemon } from '../framework/daemon.js';
+import { assertOneLineError, countDir } from '../framework/helpers.js';
+import { TestRegistry } from '../framework/registry.js';
+
+let d: TestDaemon;
+let reg: TestRegistry;
+let secure: TestRegistry;
+let configDir: string;
+let busyboxId: string;
+let pushedDigest: string;
+
+const OCI_ACCEPT = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+].join(', ');
+
+before(async () => {
+  // Credentials of this test's CLI invocations live in a private config dir.
+  configDir = mkdtempSync(path.join(os.tmpdir(), 'vcfg-'));
+  process.env.VESSEL_CONFIG = configDir;
+  reg = await new TestRegistry().start();
+  secure = await new TestRegistry({ username: 'user', password: 'pass' }).start();
+  d = new TestDaemon();
+  await d.start();
+  await d.ensureBusybox();
+  busyboxId = (await d.ok(['image', 'inspect', '-f', '{{.Id}}', 'busybox'])).trim();
+});
+
+after(async () => {
+  await d?.destroy();
+  await reg?.stop();
+  await secure?.stop();
+});
+
+async function inspect(ref: string): Promise<any> {
+  return JSON.parse(await d.ok(['image', 'inspect', ref]))[0];
+}
+
+/** The registry's own digest for a tag (HEAD with Docker-Content-Digest). */
+async function registryDigest(r: TestRegistry, repo: string, ref: string): Promise<string> {
+  const a = await r.request('HEAD', `/v2/${repo}/manifests/${ref}`, { Accept: OCI_ACCEPT });
+  assert.equal(a.status, 200, `HEAD manifest ${repo}:${ref} on the registry`);
+  return String(a.headers['docker-content-digest']);
+}
+
+function storeCounts(): { blobs: string[]; snapshots: string[] } {
+  const blobs = readdirSync(path.join(d.stateRoot, 'content', 'blobs', 'sha256')).sort();
+  const snapshots = readdirSync(path.join(d.stateRoot, 'l')).sort();
+  return { blobs, snapshots };
+}
+
+async function imageIds(): Promise<string[]> {
+  return (await d.ok(['images', '-q', '--no-trunc'])).split('\n').filter(Boolean).sort();
+}
+
+test('push to a loopback registry over plain HTTP keeps the manifest digest', async () => {
+  const ref = `${reg.host}/test/busybox:1`;
+  await d.ok(['tag', 'busybox', ref]);
+  const outText = await d.ok(['push', ref]);
+  assert.match(outText, new RegExp(`The push refers to repository \\[${reg.host}/test/busybox\\]`));
+  assert.match(outText, /: Pushed/);
+  const m = /^1: digest: (sha256:[a-f0-9]{64}) size: (\d+)$/m.exec(outText);
+  assert.ok(m, `digest line in:\n${outText}`);
+  pushedDigest = m[1]!;
+  const img = await inspect(ref);
+  assert.equal(img.Descriptor.digest, pushedDigest, 'our manifest digest is what push reported');
+  assert.equal(await registryDigest(reg, 'test/busybox', '1'), pushedDigest, 'the registry stored our exact manifest');
+  assert.ok(img.RepoDigests.includes(`${reg.host}/test/busybox@${pushedDigest}`), `RepoDigests: ${img.RepoDigests}`);
+  // The registry has the config under the image ID.
+  const cfg = await reg.request('HEAD', `/v2/test/busybox/blobs/${busyboxId}`);
+  assert.equal(cfg.status, 200);
+});
+
+test('skopeo reads the pushed image out of docker-registry', () => {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'vsk-'));
+  const r = spawnSync('skopeo', ['copy', '--preserve-digests', '--src-tls-verify=false', `docker://${reg.host}/test/busybox:1`, `oci:${out}:x`], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  assert.equal(r.status, 0, `skopeo copy: ${r.stderr}${r.error ?? ''}`);
+  const index = JSON.parse(readFileSync(path.join(out, 'index.json'), 'utf8'));
+  assert.equal(index.manifests[0].digest, pushedDigest, 'skopeo keeps the manifest as we pushed it');
+  const raw = spawnSync('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${reg.host}/test/busybox:1`]);
+  assert.equal(raw.status, 0, String(raw.stderr));
+  assert.equal(`sha256:${createHash('sha256').update(raw.stdout).digest('hex')}`, pushedDigest);
+  const r2 = spawnSync('skopeo', ['inspect', '--tls-verify=false', '--config', `docker://${reg.host}/test/busybox:1`], { encoding: 'utf8' });
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.equal(JSON.parse(r2.stdout).rootfs.type, 'layers');
+});
+
+test('rmi then pull gives back the same image ID and manifest digest, and it runs', async () => {
+  const ref = `${reg.host}/test/busybox:1`;
+  await d.ok(['rmi', '-f', busyboxId]);
+  assert.equal((await d.cli(['image', 'inspect', ref])).code, 1);
+  const text = await d.ok(['pull', ref]);
+  for (const s of ['Pulling fs layer', 'Download complete', 'Pull complete', `Digest: ${pushedDigest}`, `Status: Downloaded newer image for ${ref}`]) {
+    assert.ok(text.includes(s), `pull output lacks ${JSON.stringify(s)}:\n${text}`);
+  }
+  const img = await inspect(ref);
+  assert.equal(img.Id, busyboxId);
+  assert.equal(img.Descriptor.digest, pushedDigest);
+  assert.deepEqual(img.RepoDigests, [`${reg.host}/test/busybox@${pushedDigest}`]);
+  assert.equal((await d.ok(['run', '--rm', ref, 'echo', 'pulled-ok'])).trim(), 'pulled-ok');
+  // Again: nothing to do.
+  const again = await d.ok(['pull', ref]);
+  assert.match(again, new RegExp(`Status: Image is up to date for ${ref.replace(/\./g, '\\.')}`));
+  // Quiet prints only the reference; by digest works too.
+  assert.equal((await d.ok(['pull', '-q', `${reg.host}/test/busybox@${pushedDigest}`])).trim(), `${reg.host}/test/busybox@${pushedDigest}`);
+  const digests = await d.ok(['images', '--format', '{{.Repository}} {{.Digest}}']);
+  assert.ok(digests.includes(`${reg.host}/test/busybox ${pushedDigest}`), digests);
+});
+
+test('a second tag finds its layers already in the registry', async () => {
+  await d.ok(['tag', `${reg.host}/test/busybox:1`, `${reg.host}/test/busybox:2`]);
+  const text = await d.ok(['push', `${reg.host}/test/busybox:2`]);
+  assert.match(text, /Layer already exists/);
+  assert.doesNotMatch(text, /Pushed/);
+  assert.match(text, new RegExp(`^2: digest: ${pushedDigest} size:`, 'm'));
+});
+
+test('a push into another repository of the same registry mounts the blobs', async () => {
+  await d.ok(['tag', `${reg.host}/test/busybox:1`, `${reg.host}/other/app:v1`]);
+  const text = await d.ok(['push', `${reg.host}/other/app:v1`]);
+  assert.match(text, /Mounted from test\/busybox/);
+  assert.doesNotMatch(text, /Pushed/);
+  assert.equal(await registryDigest(reg, 'other/app', 'v1'), pushedDigest);
+  // -q prints repo@digest only.
+  assert.equal((await d.ok(['push', '-q', `${reg.host}/other/app:v1`])).trim(), `${reg.host}/other/app@${pushedDigest}`);
+});
+
+test('login with a wrong password fails in one line; the right one lets push and pull through', async () => {
+  const ref = `${secure.host}/team/busybox:1`;
+  await d.ok(['tag', `${reg.host}/test/busybox:1`, ref]);
+  const anon = await d.cli(['push', ref]);
+  assertOneLineError(anon, 'push without login', /^vessel: .*(unauthorized|authentication required|login)/i);
+
+  const bad = await d.cli(['login', '-u', 'user', '-p', 'wrong', secure.host]);
+  assertOneLineError(bad, 'login with a wrong password', /^vessel: Login to 127\.0\.0\.1:\d+ failed/);
+  assert.equal(existsSync(path.join(configDir, 'config.json')), false, 'nothing stored after a failed login');
+
+  const good = await d.cli(['login', '-u', 'user', '--password-stdin', secure.host], { input: 'pass\n' });
+  assert.equal(good.code, 0, good.stderr);
+  assert.match(good.stdout, /Login Succeeded/);
+  const file = path.join(configDir, 'config.json');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const cfg = JSON.parse(readFileSync(file, 'utf8'));
+  assert.equal(Buffer.from(cfg.auths[secure.host].auth, 'base64').toString(), 'user:pass');
+
+  const pushed = await d.ok(['push', ref]);
+  assert.match(pushed, new RegExp(`1: digest: ${pushedDigest}`));
+  await d.ok(['rmi', ref]);
+  await d.ok(['pull', ref]);
+
+  const lo = await d.ok(['logout', secure.host]);
+  assert.match(lo, /Removing login credentials/);
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).auths[secure.host], undefined);
+  const denied = await d.cli(['pull', `${secure.host}/team/busybox:1`]);
+  assertOneLineError(denied, 'pull after logout', /^vessel: Pull access denied/);
+});
+
+test('pulling a digest the registry does not have fails in one line', async () => {
+  const wrong = `sha256:${randomBytes(32).toString('hex')}`;
+  const r = await d.cli(['pull', `${reg.host}/test/busybox@${wrong}`]);
+  assertOneLineError(r, 'pull unknown digest', /manifest unknown|not found/i);
+});
+
+test('a corrupted layer blob fails the pull with the digest and leaves the store unchanged', async () => {
+  const ref = `${reg.host}/test/busybox:1`;
+  const manifest = JSON.parse((await reg.request('GET', `/v2/test/busybox/manifests/1`, { Accept: OCI_ACCEPT })).body.toString());
+  const layer = manifest.layers[0].digest as string;
+  // Remove every local image, so the layer has to come from the registry.
+  for (const id of await imageIds()) await d.ok(['rmi', '-f', id]);
+  const before = storeCounts();
+  const data = reg.blobDataPath(layer);
+  const size = statSync(data).size;
+  writeFileSync(data, randomBytes(size));
+  const r = await d.cli(['pull', ref]);
+  assertOneLineError(r, 'pull of a corrupted blob', new RegExp(`^vessel: .*${layer}.*`));
+  assert.deepEqual(storeCounts(), before, 'no new blobs or snapshots');
+  assert.deepEqual(await imageIds(), [], 'no image recorded');
+  assert.equal(countDir(path.join(d.stateRoot, 'content', 'ingest')), 0, 'no partial downloads');
+});
+
+test('a manifest whose bytes do not match its digest is refused', async () => {
+  const data = reg.blobDataPath(pushedDigest);
+  const original = readFileSync(data);
+  writeFileSync(data, Buffer.concat([original, Buffer.from('\n')]));
+  const byDigest = await d.cli(['pull', `${reg.host}/test/busybox@${pushedDigest}`]);
+  assertOneLineError(byDigest, 'pull by digest with tampered content', new RegExp(`digest mismatch.*${pushedDigest}`, 'i'));
+  const byTag = await d.cli(['pull', `${reg.host}/test/busybox:1`]);
+  assertOneLineError(byTag, 'pull by tag with tampered content', /digest mismatch/i);
+  assert.deepEqual(await imageIds(), []);
+});
