@@ -524,7 +524,7 @@ export class ImageStore {
     let reclaimed = 0;
     for (const image of this.list()) {
       if (options.usedBy(image.id).length) continue;
-      if (image.tags.length && !options.all) continue;
+      if ((image.tags.length || image.repoDigests.length) && !options.all) continue; // pulled by digest: not dangling
       const before = this.layerBytes();
       deleted.push(...(await this.remove(image.id, { force: true, usedBy: () => [] })));
       reclaimed += before - this.layerBytes();

@@ -32,6 +32,8 @@ async function runStream(ctx: CommandContext, args: ParsedArgs, path: string, qu
   for await (const { value } of jsonLines<JsonMessage & { aux?: { Digest?: string } }>(res)) {
     const digest = /^Digest: (sha256:[a-f0-9]{64})$/.exec(value.status ?? '')?.[1] ?? value.aux?.Digest;
     if (digest) result.digest = digest;
+    // The push summary's aux line carries no text (the renderer would print an empty line).
+    if (value.aux && value.status === undefined && !value.error) continue;
     renderer.handle(value);
   }
   return result;
