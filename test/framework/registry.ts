@@ -4,6 +4,7 @@
  * htpasswd Basic auth. Fails loudly when the binary is missing.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -86,7 +87,7 @@ export class TestRegistry {
   }
 
   /** A raw request to the registry (with the Basic credentials when it has auth). */
-  request(method: string, p: string, headers: Record<string, string> = {}): Promise<RegistryAnswer> {
+  request(method: string, p: string, headers: Record<string, string> = {}, body?: Buffer): Promise<RegistryAnswer> {
     const auth = this.auth ? { Authorization: `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64')}` } : {};
     return new Promise((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port: this.port, method, path: p, headers: { ...auth, ...headers } }, (res) => {
@@ -96,8 +97,28 @@ export class TestRegistry {
         res.on('error', reject);
       });
       req.on('error', reject);
-      req.end();
+      req.end(body);
     });
+  }
+
+  /** Uploads a blob into `repo` directly (POST + PUT ?digest=), for building test fixtures. */
+  async putBlob(repo: string, data: Buffer): Promise<{ digest: string; size: number }> {
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    const start = await this.request('POST', `/v2/${repo}/blobs/uploads/`);
+    if (start.status !== 202) throw new Error(`POST upload: ${start.status} ${start.body}`);
+    const loc = new URL(String(start.headers.location), `http://${this.host}`);
+    loc.searchParams.set('digest', digest);
+    const put = await this.request('PUT', `${loc.pathname}${loc.search}`, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(data.length) }, data);
+    if (put.status !== 201) throw new Error(`PUT blob: ${put.status} ${put.body}`);
+    return { digest, size: data.length };
+  }
+
+  /** PUTs a manifest (or index) document; returns its digest. */
+  async putManifest(repo: string, ref: string, mediaType: string, doc: unknown): Promise<{ digest: string; size: number }> {
+    const data = Buffer.from(JSON.stringify(doc));
+    const r = await this.request('PUT', `/v2/${repo}/manifests/${ref}`, { 'Content-Type': mediaType, 'Content-Length': String(data.length) }, data);
+    if (r.status !== 201) throw new Error(`PUT manifest: ${r.status} ${r.body}`);
+    return { digest: `sha256:${createHash('sha256').update(data).digest('hex')}`, size: data.length };
   }
 
   async stop(): Promise<void> {

@@ -7,11 +7,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TestDaemon } from '../framework/daemon.js';
-import { assertOneLineError, countDir } from '../framework/helpers.js';
+import { assertOneLineError, countDir, makeTar } from '../framework/helpers.js';
 import { TestRegistry } from '../framework/registry.js';
 
 let d: TestDaemon;
@@ -169,6 +169,91 @@ test('login with a wrong password fails in one line; the right one lets push and
   assert.equal(JSON.parse(readFileSync(file, 'utf8')).auths[secure.host], undefined);
   const denied = await d.cli(['pull', `${secure.host}/team/busybox:1`]);
   assertOneLineError(denied, 'pull after logout', /^vessel: Pull access denied/);
+});
+
+test('a big layer is pushed in chunks and comes back identical', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vbig-'));
+  const tarPath = path.join(dir, 'big.tar');
+  mkdirSync(path.join(dir, 'root'));
+  // Random data does not compress: the layer blob stays > 2 chunks.
+  writeFileSync(path.join(dir, 'root', 'random.bin'), randomBytes(9 * 1024 * 1024));
+  assert.equal(spawnSync('tar', ['-C', path.join(dir, 'root'), '-cf', tarPath, '.']).status, 0);
+  const ref = `${reg.host}/test/big:1`;
+  await d.ok(['image', 'import', tarPath, ref]);
+  const id = (await inspect(ref)).Id;
+  const text = await d.ok(['push', ref]);
+  assert.match(text, /: Pushed/);
+  const digest = /^1: digest: (sha256:[a-f0-9]{64})/m.exec(text)?.[1];
+  assert.equal(await registryDigest(reg, 'test/big', '1'), digest);
+  await d.ok(['rmi', ref]);
+  await d.ok(['pull', '-q', ref]);
+  const back = await inspect(ref);
+  assert.equal(back.Id, id);
+  assert.equal(back.Descriptor.digest, digest);
+  await d.ok(['rmi', ref]);
+});
+
+test('zstd layers and a multi-platform index: the platform is chosen, diff IDs verified', async () => {
+  // Hand-built fixture in the registry: busybox's layer (gzip) plus a zstd layer, in an index
+  // with an amd64 and an arm64 manifest (the arm64 one is only metadata; it is not run).
+  const m = JSON.parse((await reg.request('GET', '/v2/test/busybox/manifests/1', { Accept: OCI_ACCEPT })).body.toString());
+  const baseCfg = JSON.parse((await reg.request('GET', `/v2/test/busybox/blobs/${m.config.digest}`)).body.toString());
+  const baseLayer = (await reg.request('GET', `/v2/test/busybox/blobs/${m.layers[0].digest}`)).body;
+  const tarBytes = await makeTar([{ name: 'hello.txt', content: 'hello from zstd\n' }]);
+  const z = spawnSync('zstd', ['-q', '-c'], { input: tarBytes });
+  assert.equal(z.status, 0, `zstd: ${z.stderr}`);
+  const repo = 'test/multi';
+  const l1 = await reg.putBlob(repo, baseLayer);
+  const l2 = await reg.putBlob(repo, z.stdout);
+  const diffIds = [baseCfg.rootfs.diff_ids[0], `sha256:${createHash('sha256').update(tarBytes).digest('hex')}`];
+  const layers = [
+    { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...l1 },
+    { mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', ...l2 },
+  ];
+  const manifests = [];
+  const configs: Record<string, string> = {};
+  for (const arch of ['arm64', 'amd64']) {
+    const cfg = Buffer.from(JSON.stringify({ ...baseCfg, architecture: arch, rootfs: { type: 'layers', diff_ids: diffIds } }));
+    const c = await reg.putBlob(repo, cfg);
+    configs[arch] = c.digest;
+    const mf = await reg.putManifest(repo, `${arch}-only`, 'application/vnd.oci.image.manifest.v1+json', {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...c },
+      layers,
+    });
+    manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...mf, platform: { os: 'linux', architecture: arch } });
+  }
+  const index = await reg.putManifest(repo, '1', 'application/vnd.oci.image.index.v1+json', {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests,
+  });
+  const ref = `${reg.host}/${repo}:1`;
+  await d.ok(['pull', ref]);
+  const img = await inspect(ref);
+  assert.equal(img.Id, configs.amd64, 'linux/amd64 by default');
+  assert.equal(img.Architecture, 'amd64');
+  assert.deepEqual(img.RepoDigests, [`${reg.host}/${repo}@${index.digest}`], 'the repo digest is the index digest');
+  assert.equal(img.Descriptor.digest, manifests[1]!.digest, 'the stored manifest is the amd64 one');
+  assert.equal((await d.ok(['run', '--rm', ref, 'cat', '/hello.txt'])).trim(), 'hello from zstd');
+  await d.ok(['pull', '--platform', 'linux/arm64', ref]);
+  assert.equal((await inspect(ref)).Id, configs.arm64);
+  const none = await d.cli(['pull', '--platform', 'linux/s390x', ref]);
+  assertOneLineError(none, 'pull of a missing platform', /No matching manifest for linux\/s390x/);
+  // A config whose diff IDs do not match the layers is refused, and nothing is kept.
+  const before = storeCounts();
+  const badCfg = await reg.putBlob(repo, Buffer.from(JSON.stringify({ ...baseCfg, rootfs: { type: 'layers', diff_ids: [diffIds[0], diffIds[0]] } })));
+  await reg.putManifest(repo, 'bad', 'application/vnd.oci.image.manifest.v1+json', {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...badCfg },
+    layers,
+  });
+  const bad = await d.cli(['pull', `${reg.host}/${repo}:bad`]);
+  assertOneLineError(bad, 'pull with wrong diff IDs', /diff ID mismatch/i);
+  assert.deepEqual(storeCounts(), before);
+  assert.equal((await d.cli(['image', 'inspect', `${reg.host}/${repo}:bad`])).code, 1);
 });
 
 test('pulling a digest the registry does not have fails in one line', async () => {
