@@ -36,7 +36,14 @@ export class TestRegistry {
   #proc: ChildProcess | null = null;
   #log = '';
 
-  constructor(readonly auth?: { username: string; password: string }) {}
+  /**
+   * `auth`: htpasswd Basic auth with that user. `token`: Bearer tokens from
+   * a token server (see token-server.ts); `auth` then only serves request().
+   */
+  constructor(
+    readonly auth?: { username: string; password: string },
+    readonly token?: { realm: string; service: string; issuer: string; certFile: string },
+  ) {}
 
   /** `127.0.0.1:PORT` */
   get host(): string {
@@ -60,7 +67,10 @@ export class TestRegistry {
   async start(): Promise<this> {
     this.port = await freePort();
     let authYaml = '';
-    if (this.auth) {
+    if (this.token) {
+      const t = this.token;
+      authYaml = `auth:\n  token:\n    realm: ${t.realm}\n    service: ${t.service}\n    issuer: ${t.issuer}\n    rootcertbundle: ${t.certFile}\n`;
+    } else if (this.auth) {
       const r = spawnSync('htpasswd', ['-Bbn', this.auth.username, this.auth.password], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`htpasswd failed: ${r.stderr || r.error}`);
       writeFileSync(path.join(this.dir, 'htpasswd'), r.stdout);

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { TestDaemon } from '../framework/daemon.js';
 import { assertOneLineError, countDir, makeTar } from '../framework/helpers.js';
 import { TestRegistry } from '../framework/registry.js';
+import { TOKEN_ISSUER, TOKEN_SERVICE, TokenServer } from '../framework/token-server.js';
 
 let d: TestDaemon;
 let reg: TestRegistry;
@@ -169,6 +170,38 @@ test('login with a wrong password fails in one line; the right one lets push and
   assert.equal(JSON.parse(readFileSync(file, 'utf8')).auths[secure.host], undefined);
   const denied = await d.cli(['pull', `${secure.host}/team/busybox:1`]);
   assertOneLineError(denied, 'pull after logout', /^vessel: Pull access denied/);
+});
+
+test('Bearer token auth: a token per scope from the realm, fetched with the stored credentials', async () => {
+  const tdir = mkdtempSync(path.join(os.tmpdir(), 'vtok-'));
+  const ts = await new TokenServer(tdir, { alice: 's3cret' }, 'access_token').start();
+  const treg = await new TestRegistry(undefined, { realm: ts.realm, service: TOKEN_SERVICE, issuer: TOKEN_ISSUER, certFile: ts.certFile }).start();
+  try {
+    const ref = `${treg.host}/team/app:1`;
+    await d.ok(['tag', `${reg.host}/test/busybox:1`, ref]);
+    const anon = await d.cli(['push', ref]);
+    assertOneLineError(anon, 'push with an anonymous token', /^vessel: Authentication required by 127\.0\.0\.1:\d+: run 'vessel login/);
+    const bad = await d.cli(['login', '-u', 'alice', '-p', 'wrong', treg.host]);
+    assertOneLineError(bad, 'login with a wrong password', /^vessel: Login to 127\.0\.0\.1:\d+ failed: incorrect username or password$/);
+    await d.ok(['login', '-u', 'alice', '-p', 's3cret', treg.host]);
+
+    ts.requests.length = 0;
+    const pushed = await d.ok(['push', ref]);
+    assert.match(pushed, new RegExp(`1: digest: ${pushedDigest}`));
+    assert.ok(ts.requests.length >= 1 && ts.requests.every((r) => r.user === 'alice'), JSON.stringify(ts.requests));
+    assert.ok(ts.requests.some((r) => r.scopes.includes('repository:team/app:pull,push')), JSON.stringify(ts.requests));
+    assert.equal(ts.requests.length, 1, `one token serves the whole push: ${JSON.stringify(ts.requests)}`);
+
+    await d.ok(['rmi', ref]);
+    ts.requests.length = 0;
+    await d.ok(['pull', ref]);
+    assert.deepEqual(ts.requests, [{ scopes: ['repository:team/app:pull'], user: 'alice' }], 'one token for the whole pull');
+    await d.ok(['logout', treg.host]);
+    assertOneLineError(await d.cli(['pull', ref]), 'pull after logout', /^vessel: Pull access denied for 127\.0\.0\.1:\d+\/team\/app/);
+  } finally {
+    await treg.stop();
+    await ts.stop();
+  }
 });
 
 test('a big layer is pushed in chunks and comes back identical', async () => {
