@@ -16,7 +16,6 @@
  * (`stageLayer` + `commitPulled`): the image ID is the config digest and the
  * manifest digest is the registry's, so a push of it reproduces both.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -26,6 +25,9 @@ import { ContentStore } from './content-store.js';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
 import { normalizeTag, parseReference } from './reference.js';
 import { unpackLayer } from './layer-unpack.js';
+import { stageLayer, type StagedLayer } from './stage-layer.js';
+
+export type { StagedLayer };
 import { MEDIA_TYPE, type ImageConfig, type Manifest } from './oci.js';
 
 export interface ImageRecord {
@@ -38,16 +40,6 @@ export interface ImageRecord {
   tags: string[];
   /** `repo@sha256:...` names this image was pulled as or pushed to. */
   repoDigests: string[];
-}
-
-/** A layer unpacked into a temporary directory, not yet recorded (see `commitPulled`). */
-export interface StagedLayer {
-  tmpDir: string;
-  diffId: string;
-  unpackedBytes: number;
-  digest: string;
-  blobSize: number;
-  mediaType: string;
 }
 
 /** What `commitPulled` records: exact bytes from a registry and the layers, bottom first. */
@@ -196,46 +188,11 @@ export class ImageStore {
 
   /**
    * Unpacks a layer blob that is already in the content store into a
-   * temporary snapshot directory, checking its diff ID. zstd blobs are
-   * decompressed by the `zstd` binary. Nothing is recorded: `commitPulled`
-   * adopts the directory, `discardStaged` removes it.
+   * temporary snapshot directory, checking its diff ID (see stage-layer.ts).
+   * Nothing is recorded: `commitPulled` adopts the directory, `discardStaged` removes it.
    */
-  async stageLayer(blob: { digest: string; size: number; mediaType: string }, expectedDiffId: string): Promise<StagedLayer> {
-    const tmp = path.join(this.layerRoot, `tmp-${randomBytes(6).toString('hex')}`);
-    const zstd = blob.mediaType.endsWith('+zstd');
-    let result;
-    if (zstd) {
-      const child = spawn('zstd', ['-dcq', this.content.blobPath(blob.digest)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number>((resolve, reject) => {
-        child.on('error', (e) => reject(new InvalidArgumentError(`Cannot run zstd for layer ${blob.digest}: ${e.message}`, { cause: e })));
-        child.on('close', (code) => resolve(code ?? 255));
-      });
-      exited.catch(() => child.stdout.destroy());
-      try {
-        result = await unpackLayer(child.stdout, tmp, { expectedDiffId });
-      } catch (e) {
-        child.kill();
-        await exited.catch(() => 0);
-        throw e;
-      }
-      const code = await exited;
-      if (code !== 0) {
-        await fs.rm(tmp, { recursive: true, force: true });
-        throw new InvalidArgumentError(`Cannot decompress zstd layer ${blob.digest}: ${stderr.trim().split('\n')[0] ?? `exit ${code}`}`);
-      }
-    } else {
-      result = await unpackLayer(this.content.openRead(blob.digest), tmp, { expectedDigest: blob.digest, expectedDiffId });
-    }
-    return {
-      tmpDir: tmp,
-      diffId: result.diffId,
-      unpackedBytes: result.unpackedBytes,
-      digest: blob.digest,
-      blobSize: blob.size,
-      mediaType: zstd ? 'application/vnd.oci.image.layer.v1.tar+zstd' : result.digest === result.diffId ? MEDIA_TYPE.layer : MEDIA_TYPE.layerGzip,
-    };
+  stageLayer(blob: { digest: string; size: number; mediaType: string }, expectedDiffId: string): Promise<StagedLayer> {
+    return stageLayer(this.content, this.layerRoot, blob, expectedDiffId);
   }
 
   async discardStaged(staged: StagedLayer): Promise<void> {
@@ -259,8 +216,11 @@ export class ImageStore {
     };
     const renamed: Array<{ dir: number; staged: StagedLayer }> = [];
     try {
-      const configBlob = await writeExact(p.configBytes);
-      const manifestBlob = await writeExact(p.manifestBytes);
+      // An image with this ID is kept as it is (with its own manifest): only names are added.
+      const id = `sha256:${createHash('sha256').update(p.configBytes).digest('hex')}`;
+      const known = !!this.db.prepare('SELECT 1 FROM images WHERE id = ?').get(id);
+      const configBlob = known ? { digest: id } : await writeExact(p.configBytes);
+      const manifestBlob = known ? { digest: '' } : await writeExact(p.manifestBytes);
       const chain: LayerRecord[] = [];
       let parent: string | null = null;
       for (const l of p.layers) {

@@ -7,7 +7,7 @@
  * `insecure=1` on pull/push is a Vessel extension (the CLI's --insecure).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { InvalidArgumentError, errorMessage } from '../../core/errors.js';
+import { InvalidArgumentError, UnavailableError, errorMessage } from '../../core/errors.js';
 import type { Credentials } from '../../registry/client/auth.js';
 import { hostOfServer, isInsecureRegistry } from '../../registry/client/endpoint.js';
 import { UnauthorizedError } from '../../registry/client/errors.js';
@@ -67,8 +67,14 @@ export async function pullRoute(ctx: DaemonContext, req: IncomingMessage, res: S
   const reference = pullReference(query);
   const platform = parsePlatform(query.get('platform'));
   const credentials = decodeRegistryAuth(req.headers['x-registry-auth']);
+  // A client that goes away (Ctrl-C) cancels the pull; it is undone like any failure.
+  const ac = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) ac.abort(new UnavailableError('Pull cancelled: the client went away'));
+  });
   await progressStream(res, async (send) => {
     const r = await pullImage(ctx.images, reference, {
+      signal: ac.signal,
       platform,
       credentials,
       insecure: boolParam(query, 'insecure'),

@@ -10,7 +10,7 @@
  * directories and the blobs this pull added, so the store is as before.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { InvalidArgumentError, VesselError } from '../../core/errors.js';
+import { InvalidArgumentError, UnavailableError, VesselError } from '../../core/errors.js';
 import { chainIdOf, type ImageRecord, type ImageStore, type StagedLayer, type PulledImage } from '../../image/image-store.js';
 import type { Credentials } from './auth.js';
 import { isInsecureRegistry, resolveRemote } from './endpoint.js';
@@ -28,6 +28,8 @@ export interface PullOptions {
   /** The daemon's `--insecure-registry` entries. */
   insecureRegistries?: readonly string[];
   progress?: Progress;
+  /** Aborts the pull (the API client went away); everything staged is removed. */
+  signal?: AbortSignal;
 }
 
 export interface PullResult {
@@ -76,10 +78,11 @@ export async function pullImage(store: ImageStore, reference: string, options: P
       return { image, digest: top.digest, name, upToDate };
     }
 
-    const layers = await fetchLayers(store, client, remote.repo, parsed.layers, config.diffIds, progress);
+    const layers = await fetchLayers(store, client, remote.repo, parsed.layers, config.diffIds, progress, options.signal);
     const pulled: PulledImage = { configBytes, manifestBytes: manifest.bytes, layers: layers.entries, tags, repoDigests: [repoDigest] };
     let image: ImageRecord;
     try {
+      options.signal?.throwIfAborted();
       image = await store.commitPulled(pulled);
     } catch (e) {
       await layers.discard();
@@ -127,6 +130,7 @@ async function fetchLayers(
   descs: RemoteDescriptor[],
   diffIds: string[],
   progress: Progress,
+  signal: AbortSignal | undefined,
 ): Promise<{ entries: PulledImage['layers']; discard: () => Promise<void> }> {
   const entries: PulledImage['layers'] = [];
   const staged: StagedLayer[] = [];
@@ -150,6 +154,7 @@ async function fetchLayers(
       progress({ status: store.getLayer(p.chainId) ? 'Already exists' : 'Pulling fs layer', id, progressDetail: {} });
     }
     for (const p of plan) {
+      signal?.throwIfAborted();
       const have = store.getLayer(p.chainId);
       if (have) {
         entries.push({ existing: have });
@@ -161,6 +166,8 @@ async function fetchLayers(
         const total = p.desc.size;
         const report = throttled(total, (current) => progress({ status: 'Downloading', id, progressDetail: { current, total } }));
         newBlobs.push(p.desc.digest);
+        const onAbort = () => res.destroy(new UnavailableError('Pull cancelled'));
+        signal?.addEventListener('abort', onAbort, { once: true });
         try {
           await store.content.write(res.pipe(sizeGuard(total, p.desc.digest, report)), { digest: p.desc.digest, size: total });
         } catch (e) {
@@ -170,6 +177,8 @@ async function fetchLayers(
             throw new InvalidArgumentError(`Blob ${p.desc.digest} from ${client.host}/${repo} failed verification: ${why}`, { cause: e });
           }
           throw e;
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
         }
         progress({ status: 'Verifying Checksum', id, progressDetail: {} });
       }
