@@ -29,6 +29,8 @@ test('resolveRemote sends names without a host to Docker Hub, single components 
   assert.equal(resolveRemote('team/app:1').repo, 'team/app');
   assert.equal(resolveRemote('docker.io/library/debian:bookworm').repo, 'library/debian');
   assert.equal(resolveRemote('docker.io/alpine').repo, 'library/alpine');
+  assert.equal(resolveRemote('docker.io/library/debian:bookworm').localRepo, 'debian');
+  assert.equal(resolveRemote('docker.io/team/app').localRepo, 'team/app');
 });
 
 test('resolveRemote rejects malformed references', () => {

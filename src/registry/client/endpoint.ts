@@ -38,7 +38,9 @@ export function resolveRemote(input: string): RemoteRef {
   if (!hasHost || HUB_ALIASES.has(first)) {
     const path = hasHost ? parts.slice(1) : parts;
     const repo = path.length === 1 ? `library/${path[0]}` : path.join('/');
-    return { host: DOCKER_HUB_HOST, repo, localRepo: ref.repo, tag: ref.tag, digest: ref.digest, authKey: DOCKER_HUB_AUTH_KEY };
+    // Docker's familiar name: `docker.io/library/busybox` is stored as `busybox`.
+    const localRepo = repo.startsWith('library/') && repo.split('/').length === 2 ? repo.slice('library/'.length) : repo;
+    return { host: DOCKER_HUB_HOST, repo, localRepo, tag: ref.tag, digest: ref.digest, authKey: DOCKER_HUB_AUTH_KEY };
   }
   return { host: first, repo: parts.slice(1).join('/'), localRepo: ref.repo, tag: ref.tag, digest: ref.digest, authKey: first };
 }
