@@ -204,6 +204,38 @@ test('Bearer token auth: a token per scope from the realm, fetched with the stor
   }
 });
 
+test('the real docker CLI logs in, pushes and pulls through vesseld', async () => {
+  const dockerConfig = mkdtempSync(path.join(os.tmpdir(), 'vdock-'));
+  const docker = (args: string[], input?: string) => {
+    const r = spawnSync('docker', args, {
+      env: { ...process.env, DOCKER_HOST: d.host, DOCKER_CONFIG: dockerConfig },
+      encoding: 'utf8',
+      input,
+      timeout: 120_000,
+    });
+    if (r.error) throw r.error;
+    return r;
+  };
+  const ref = `${secure.host}/team/docker:1`;
+  const bad = docker(['login', '-u', 'user', '--password-stdin', secure.host], 'nope\n');
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /Login to 127\.0\.0\.1:\d+ failed/);
+  const good = docker(['login', '-u', 'user', '--password-stdin', secure.host], 'pass\n');
+  assert.equal(good.status, 0, good.stderr);
+  assert.match(good.stdout, /Login Succeeded/);
+  assert.equal(docker(['tag', `${reg.host}/test/busybox:1`, ref]).status, 0);
+  const pushed = docker(['push', ref]);
+  assert.equal(pushed.status, 0, pushed.stderr);
+  assert.match(pushed.stdout, new RegExp(`1: digest: ${pushedDigest} size: \\d+`));
+  assert.equal(docker(['rmi', ref]).status, 0);
+  const pulled = docker(['pull', ref]);
+  assert.equal(pulled.status, 0, pulled.stderr);
+  assert.match(pulled.stdout, new RegExp(`Digest: ${pushedDigest}`));
+  const digests = docker(['image', 'inspect', '-f', '{{json .RepoDigests}}', ref]);
+  assert.ok(JSON.parse(digests.stdout).includes(`${secure.host}/team/docker@${pushedDigest}`), digests.stdout);
+  await d.ok(['rmi', ref]);
+});
+
 test('a big layer is pushed in chunks and comes back identical', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vbig-'));
   const tarPath = path.join(dir, 'big.tar');
