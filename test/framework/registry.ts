@@ -79,7 +79,7 @@ export class TestRegistry {
     const cfg = path.join(this.dir, 'config.yml');
     writeFileSync(
       cfg,
-      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${this.storage}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${authYaml}`,
+      `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${this.storage}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${authYaml}`,
     );
     const proc = spawn(REGISTRY_BIN, ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#proc = proc;

@@ -249,6 +249,9 @@ test('a big layer is pushed in chunks and comes back identical', async () => {
   const text = await d.ok(['push', ref]);
   assert.match(text, /: Pushed/);
   const digest = /^1: digest: (sha256:[a-f0-9]{64})/m.exec(text)?.[1];
+  // 9 MiB went up in 4 MiB PATCH chunks (the registry's access log shows each request).
+  const patches = reg.log.split('\n').filter((l) => /"PATCH \/v2\/test\/big\/blobs\/uploads\/\S+ HTTP\/1\.1" 202/.test(l));
+  assert.equal(patches.length, 3, `PATCH requests:\n${patches.join('\n')}`);
   assert.equal(await registryDigest(reg, 'test/big', '1'), digest);
   await d.ok(['rmi', ref]);
   await d.ok(['pull', '-q', ref]);
