@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,6 +44,8 @@ export class TestRegistry {
   constructor(
     readonly auth?: { username: string; password: string },
     readonly token?: { realm: string; service: string; issuer: string; certFile: string },
+    /** Serve HTTPS with a fresh self-signed certificate for 127.0.0.1. */
+    readonly tls = false,
   ) {}
 
   /** `127.0.0.1:PORT` */
@@ -76,10 +79,18 @@ export class TestRegistry {
       writeFileSync(path.join(this.dir, 'htpasswd'), r.stdout);
       authYaml = `auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${path.join(this.dir, 'htpasswd')}\n`;
     }
+    let tlsYaml = '';
+    if (this.tls) {
+      const key = path.join(this.dir, 'tls.key');
+      const crt = path.join(this.dir, 'tls.crt');
+      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr || r.error}`);
+      tlsYaml = `  tls:\n    certificate: ${crt}\n    key: ${key}\n`;
+    }
     const cfg = path.join(this.dir, 'config.yml');
     writeFileSync(
       cfg,
-      `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${this.storage}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${authYaml}`,
+      `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${this.storage}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${tlsYaml}${authYaml}`,
     );
     const proc = spawn(REGISTRY_BIN, ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#proc = proc;
@@ -100,7 +111,8 @@ export class TestRegistry {
   request(method: string, p: string, headers: Record<string, string> = {}, body?: Buffer): Promise<RegistryAnswer> {
     const auth = this.auth ? { Authorization: `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64')}` } : {};
     return new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: this.port, method, path: p, headers: { ...auth, ...headers } }, (res) => {
+      const mod = this.tls ? https : http;
+      const req = mod.request({ host: '127.0.0.1', port: this.port, method, path: p, headers: { ...auth, ...headers }, rejectUnauthorized: false }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));

@@ -236,6 +236,22 @@ test('the real docker CLI logs in, pushes and pulls through vesseld', async () =
   await d.ok(['rmi', ref]);
 });
 
+test('a loopback registry that speaks HTTPS is used over HTTPS (HTTPS first)', async () => {
+  const tlsReg = await new TestRegistry(undefined, undefined, true).start();
+  try {
+    const ref = `${tlsReg.host}/test/tls:1`;
+    await d.ok(['tag', `${reg.host}/test/busybox:1`, ref]);
+    const text = await d.ok(['push', ref]);
+    assert.match(text, new RegExp(`1: digest: ${pushedDigest}`));
+    assert.equal(await registryDigest(tlsReg, 'test/tls', '1'), pushedDigest);
+    await d.ok(['rmi', ref]);
+    assert.match(await d.ok(['pull', ref]), new RegExp(`Digest: ${pushedDigest}`));
+    await d.ok(['rmi', ref]);
+  } finally {
+    await tlsReg.stop();
+  }
+});
+
 test('a big layer is pushed in chunks and comes back identical', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vbig-'));
   const tarPath = path.join(dir, 'big.tar');
