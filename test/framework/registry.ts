@@ -153,3 +153,56 @@ export class TestRegistry {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A TCP relay in front of a registry that, once `armed`, cuts every
+ * connection after `cutAfter` bytes of registry → client data: a network
+ * failure in the middle of a blob download, on demand.
+ */
+export class CuttingProxy {
+  armed = false;
+  #server: net.Server | null = null;
+  readonly #sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(
+    readonly targetPort: number,
+    readonly cutAfter = 1024 * 1024,
+  ) {}
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    this.#server = net.createServer((client) => {
+      const upstream = net.connect(this.targetPort, '127.0.0.1');
+      this.#sockets.add(client).add(upstream);
+      let sent = 0;
+      client.on('data', (c) => upstream.write(c));
+      upstream.on('data', (c: Buffer) => {
+        sent += c.length;
+        if (this.armed && sent > this.cutAfter) {
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
+        client.write(c);
+      });
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('close', end).on('error', end);
+      upstream.on('close', end).on('error', end);
+    });
+    await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as net.AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+  }
+}

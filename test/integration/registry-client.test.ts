@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestDaemon } from '../framework/daemon.js';
 import { assertOneLineError, countDir, makeTar } from '../framework/helpers.js';
-import { TestRegistry } from '../framework/registry.js';
+import { CuttingProxy, TestRegistry } from '../framework/registry.js';
 import { TOKEN_ISSUER, TOKEN_SERVICE, TokenServer } from '../framework/token-server.js';
 
 let d: TestDaemon;
@@ -338,6 +338,35 @@ test('zstd layers and a multi-platform index: the platform is chosen, diff IDs v
   assertOneLineError(bad, 'pull with wrong diff IDs', /diff ID mismatch/i);
   assert.deepEqual(storeCounts(), before);
   assert.equal((await d.cli(['image', 'inspect', `${reg.host}/${repo}:bad`])).code, 1);
+});
+
+test('a connection cut in the middle of a blob fails the pull and leaves the store unchanged', async () => {
+  const proxy = await new CuttingProxy(reg.port).start();
+  try {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vcut-'));
+    mkdirSync(path.join(dir, 'root'));
+    writeFileSync(path.join(dir, 'root', 'random.bin'), randomBytes(6 * 1024 * 1024));
+    const tarPath = path.join(dir, 'cut.tar');
+    assert.equal(spawnSync('tar', ['-C', path.join(dir, 'root'), '-cf', tarPath, '.']).status, 0);
+    const ref = `${proxy.host}/test/cut:1`;
+    await d.ok(['image', 'import', tarPath, ref]);
+    await d.ok(['push', '-q', ref]);
+    await d.ok(['rmi', ref]);
+    const before = storeCounts();
+    const images = await imageIds();
+    proxy.armed = true;
+    const r = await d.cli(['pull', ref]);
+    assertOneLineError(r, 'pull over a dropped connection', /^vessel: Downloading blob sha256:[a-f0-9]{64} from 127\.0\.0\.1:\d+\/test\/cut: /);
+    assert.deepEqual(storeCounts(), before, 'no new blobs or snapshots');
+    assert.deepEqual(await imageIds(), images, 'no image recorded');
+    assert.equal(countDir(path.join(d.stateRoot, 'content', 'ingest')), 0, 'no partial download left');
+    assert.deepEqual(readdirSync(path.join(d.stateRoot, 'l')).filter((n) => n.startsWith('tmp-')), []);
+    proxy.armed = false;
+    await d.ok(['pull', '-q', ref]);
+    await d.ok(['rmi', ref]);
+  } finally {
+    await proxy.stop();
+  }
 });
 
 test('pulling a digest the registry does not have fails in one line', async () => {

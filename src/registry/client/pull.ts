@@ -99,7 +99,11 @@ export async function pullImage(store: ImageStore, reference: string, options: P
 async function fetchSmallBlob(client: RegistryClient, repo: string, d: RemoteDescriptor): Promise<Buffer> {
   if (d.size > 8 * 1024 * 1024) throw new InvalidArgumentError(`Image config ${d.digest} is too large (${d.size} bytes)`);
   const res = await client.getBlob(repo, d.digest);
-  const bytes = await readBody(res, d.size);
+  const bytes = await readBody(res, d.size).catch((e: unknown) => {
+    const why = e instanceof Error ? e.message : String(e);
+    if (e instanceof InvalidArgumentError) throw new InvalidArgumentError(`Blob ${d.digest} from ${client.host}/${repo} failed verification: ${why}`);
+    throw new UnavailableError(`Downloading blob ${d.digest} from ${client.host}/${repo}: ${why}`, { cause: e });
+  });
   const got = sha256Of(bytes);
   if (got !== d.digest || bytes.length !== d.size) {
     throw new InvalidArgumentError(`Blob ${d.digest} from ${client.host}/${repo} failed verification: got ${got} (${bytes.length} bytes, expected ${d.size})`);
@@ -169,12 +173,18 @@ async function fetchLayers(
         const onAbort = () => res.destroy(new UnavailableError('Pull cancelled'));
         signal?.addEventListener('abort', onAbort, { once: true });
         try {
-          await store.content.write(res.pipe(sizeGuard(total, p.desc.digest, report)), { digest: p.desc.digest, size: total });
+          const guard = sizeGuard(total, p.desc.digest, report);
+          // pipe() does not forward errors: a reset connection or a cancel must fail the write, not stall it.
+          res.on('error', (err) => guard.destroy(err));
+          await store.content.write(res.pipe(guard), { digest: p.desc.digest, size: total });
         } catch (e) {
           res.destroy();
           const why = e instanceof Error ? e.message : String(e);
           if (e instanceof VesselError && /mismatch|verification/.test(why)) {
             throw new InvalidArgumentError(`Blob ${p.desc.digest} from ${client.host}/${repo} failed verification: ${why}`, { cause: e });
+          }
+          if (!(e instanceof VesselError)) {
+            throw new UnavailableError(`Downloading blob ${p.desc.digest} from ${client.host}/${repo}: ${why}`, { cause: e });
           }
           throw e;
         } finally {
