@@ -161,6 +161,8 @@ export class TestRegistry {
  */
 export class CuttingProxy {
   armed = false;
+  /** Once armed: 'cut' closes the connection, 'stall' just stops forwarding (a hung download). */
+  mode: 'cut' | 'stall' = 'cut';
   #server: net.Server | null = null;
   readonly #sockets = new Set<net.Socket>();
   port = 0;
@@ -183,6 +185,10 @@ export class CuttingProxy {
       upstream.on('data', (c: Buffer) => {
         sent += c.length;
         if (this.armed && sent > this.cutAfter) {
+          if (this.mode === 'stall') {
+            upstream.pause();
+            return;
+          }
           client.destroy();
           upstream.destroy();
           return;

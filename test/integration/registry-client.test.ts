@@ -5,13 +5,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TestDaemon } from '../framework/daemon.js';
-import { assertOneLineError, countDir, makeTar } from '../framework/helpers.js';
+import { REPO, TestDaemon } from '../framework/daemon.js';
+import { assertOneLineError, countDir, makeTar, waitFor } from '../framework/helpers.js';
 import { CuttingProxy, TestRegistry } from '../framework/registry.js';
 import { TOKEN_ISSUER, TOKEN_SERVICE, TokenServer } from '../framework/token-server.js';
 
@@ -21,6 +21,8 @@ let secure: TestRegistry;
 let configDir: string;
 let busyboxId: string;
 let pushedDigest: string;
+
+const VESSEL = path.join(REPO, 'bin', 'vessel');
 
 const OCI_ACCEPT = [
   'application/vnd.oci.image.manifest.v1+json',
@@ -361,6 +363,21 @@ test('a connection cut in the middle of a blob fails the pull and leaves the sto
     assert.deepEqual(await imageIds(), images, 'no image recorded');
     assert.equal(countDir(path.join(d.stateRoot, 'content', 'ingest')), 0, 'no partial download left');
     assert.deepEqual(readdirSync(path.join(d.stateRoot, 'l')).filter((n) => n.startsWith('tmp-')), []);
+
+    // A client that goes away while the download hangs cancels the pull; it is undone the same way.
+    proxy.mode = 'stall';
+    const cli = spawn(VESSEL, ['--host', d.host, 'pull', ref], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = '';
+    cli.stdout.on('data', (c: Buffer) => (seen += c.toString()));
+    const exited = new Promise((resolve) => cli.on('close', resolve));
+    await waitFor('the pull to start downloading', () => seen.includes('Downloading') && countDir(path.join(d.stateRoot, 'content', 'ingest')) > 0);
+    cli.kill('SIGKILL');
+    await exited;
+    await waitFor('the cancelled pull to clean up', () => countDir(path.join(d.stateRoot, 'content', 'ingest')) === 0, 20_000);
+    assert.deepEqual(storeCounts(), before, 'no new blobs or snapshots after a cancel');
+    assert.deepEqual(await imageIds(), images);
+    assert.match(d.log, /Pull cancelled|client went away/i, 'the daemon saw the cancel');
+
     proxy.armed = false;
     await d.ok(['pull', '-q', ref]);
     await d.ok(['rmi', ref]);

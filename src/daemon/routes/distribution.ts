@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgumentError, UnavailableError, errorMessage } from '../../core/errors.js';
+import { log } from '../../core/log.js';
 import type { Credentials } from '../../registry/client/auth.js';
 import { hostOfServer, isInsecureRegistry } from '../../registry/client/endpoint.js';
 import { UnauthorizedError } from '../../registry/client/errors.js';
@@ -42,7 +43,11 @@ export function decodeRegistryAuth(header: string | string[] | undefined): Crede
 }
 
 /** JSON-lines progress; a failure becomes the final `{"error","errorDetail"}` line (HTTP 200 already sent). */
-async function progressStream(res: ServerResponse, work: (send: (m: ProgressMessage) => void) => Promise<void>): Promise<void> {
+async function progressStream(
+  res: ServerResponse,
+  what: string,
+  work: (send: (m: ProgressMessage) => void) => Promise<void>,
+): Promise<void> {
   res.writeHead(200, { 'Content-Type': 'application/json' });
   const send = (m: object) => {
     if (!res.destroyed) res.write(JSON.stringify(m) + '\n');
@@ -50,6 +55,7 @@ async function progressStream(res: ServerResponse, work: (send: (m: ProgressMess
   try {
     await work(send);
   } catch (e) {
+    log.info(`${what} failed`, { error: errorMessage(e) });
     send({ error: errorMessage(e), errorDetail: { message: errorMessage(e) } });
   }
   res.end();
@@ -72,7 +78,7 @@ export async function pullRoute(ctx: DaemonContext, req: IncomingMessage, res: S
   res.on('close', () => {
     if (!res.writableFinished) ac.abort(new UnavailableError('Pull cancelled: the client went away'));
   });
-  await progressStream(res, async (send) => {
+  await progressStream(res, `pull ${reference}`, async (send) => {
     const r = await pullImage(ctx.images, reference, {
       signal: ac.signal,
       platform,
@@ -91,7 +97,7 @@ export function distributionRoutes(r: Router, ctx: DaemonContext): void {
     const tag = query.get('tag');
     const reference = tag && !name.slice(name.lastIndexOf('/') + 1).includes(':') ? `${name}:${tag}` : name;
     const credentials = decodeRegistryAuth(req.headers['x-registry-auth']);
-    await progressStream(res, async (send) => {
+    await progressStream(res, `push ${reference}`, async (send) => {
       await pushImage(ctx.images, reference, {
         credentials,
         insecure: boolParam(query, 'insecure'),
