@@ -64,10 +64,15 @@ export async function pullImage(store: ImageStore, reference: string, options: P
       parsed = parseManifest(manifest.bytes, manifest.contentType);
       if (parsed.kind !== 'image') throw new InvalidArgumentError(`Manifest ${entry.digest} is a nested index, which is not supported`);
     }
-    const configBytes = await fetchSmallBlob(client, remote.repo, parsed.config);
+    const repoDigest = `${remote.localRepo}@${top.digest}`;
+    // Pulled (or pushed) before as this very manifest: the local config has the exact bytes.
+    const seen = store.tryResolve(repoDigest);
+    const configBytes =
+      seen && seen.manifestDigest === manifest.digest && seen.id === parsed.config.digest
+        ? await store.content.readBytes(seen.id)
+        : await fetchSmallBlob(client, remote.repo, parsed.config);
     const config = parseConfig(configBytes, parsed.layers.length);
     const imageId = sha256Of(configBytes);
-    const repoDigest = `${remote.localRepo}@${top.digest}`;
     const tags = remote.digest ? [] : [name];
 
     const existing = store.tryResolve(imageId);
