@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO, TestDaemon } from '../framework/daemon.js';
@@ -23,6 +23,14 @@ let busyboxId: string;
 let pushedDigest: string;
 
 const VESSEL = path.join(REPO, 'bin', 'vessel');
+const tmpDirs: string[] = [];
+
+/** A temporary directory removed after the tests. */
+function tmpDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  tmpDirs.push(dir);
+  return dir;
+}
 
 const OCI_ACCEPT = [
   'application/vnd.oci.image.manifest.v1+json',
@@ -32,7 +40,7 @@ const OCI_ACCEPT = [
 
 before(async () => {
   // Credentials of this test's CLI invocations live in a private config dir.
-  configDir = mkdtempSync(path.join(os.tmpdir(), 'vcfg-'));
+  configDir = tmpDir('vcfg-');
   process.env.VESSEL_CONFIG = configDir;
   reg = await new TestRegistry().start();
   secure = await new TestRegistry({ username: 'user', password: 'pass' }).start();
@@ -46,6 +54,7 @@ after(async () => {
   await d?.destroy();
   await reg?.stop();
   await secure?.stop();
+  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 async function inspect(ref: string): Promise<any> {
@@ -88,7 +97,7 @@ test('push to a loopback registry over plain HTTP keeps the manifest digest', as
 });
 
 test('skopeo reads the pushed image out of docker-registry', () => {
-  const out = mkdtempSync(path.join(os.tmpdir(), 'vsk-'));
+  const out = tmpDir('vsk-');
   const r = spawnSync('skopeo', ['copy', '--preserve-digests', '--src-tls-verify=false', `docker://${reg.host}/test/busybox:1`, `oci:${out}:x`], {
     encoding: 'utf8',
     timeout: 120_000,
@@ -175,7 +184,7 @@ test('login with a wrong password fails in one line; the right one lets push and
 });
 
 test('Bearer token auth: a token per scope from the realm, fetched with the stored credentials', async () => {
-  const tdir = mkdtempSync(path.join(os.tmpdir(), 'vtok-'));
+  const tdir = tmpDir('vtok-');
   const ts = await new TokenServer(tdir, { alice: 's3cret' }, 'access_token').start();
   const treg = await new TestRegistry(undefined, { realm: ts.realm, service: TOKEN_SERVICE, issuer: TOKEN_ISSUER, certFile: ts.certFile }).start();
   try {
@@ -207,7 +216,7 @@ test('Bearer token auth: a token per scope from the realm, fetched with the stor
 });
 
 test('the real docker CLI logs in, pushes and pulls through vesseld', async () => {
-  const dockerConfig = mkdtempSync(path.join(os.tmpdir(), 'vdock-'));
+  const dockerConfig = tmpDir('vdock-');
   const docker = (args: string[], input?: string) => {
     const r = spawnSync('docker', args, {
       env: { ...process.env, DOCKER_HOST: d.host, DOCKER_CONFIG: dockerConfig },
@@ -255,7 +264,7 @@ test('a loopback registry that speaks HTTPS is used over HTTPS (HTTPS first)', a
 });
 
 test('a big layer is pushed in chunks and comes back identical', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vbig-'));
+  const dir = tmpDir('vbig-');
   const tarPath = path.join(dir, 'big.tar');
   mkdirSync(path.join(dir, 'root'));
   // Random data does not compress: the layer blob stays > 2 chunks.
@@ -345,7 +354,7 @@ test('zstd layers and a multi-platform index: the platform is chosen, diff IDs v
 test('a connection cut in the middle of a blob fails the pull and leaves the store unchanged', async () => {
   const proxy = await new CuttingProxy(reg.port).start();
   try {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vcut-'));
+    const dir = tmpDir('vcut-');
     mkdirSync(path.join(dir, 'root'));
     writeFileSync(path.join(dir, 'root', 'random.bin'), randomBytes(6 * 1024 * 1024));
     const tarPath = path.join(dir, 'cut.tar');
