@@ -33,6 +33,7 @@ const load = {
   build: () => import('./commands/build.js'),
   vm: () => import('./commands/vm.js'),
   registry: () => import('./commands/registry.js'),
+  registryClient: () => import('./commands/pull-push.js'),
 } satisfies Record<string, Loader>;
 
 interface Entry {
@@ -48,6 +49,10 @@ const COMMANDS: Record<string, Entry> = {
   ps: { loader: load.ps, summary: 'List containers', group: 'Common' },
   build: { loader: load.build, summary: 'Build an image from a Dockerfile', group: 'Common' },
   images: { loader: load.images, summary: 'List images', group: 'Common' },
+  pull: { loader: load.registryClient, summary: 'Download an image from a registry', group: 'Common' },
+  push: { loader: load.registryClient, summary: 'Upload an image to a registry', group: 'Common' },
+  login: { loader: load.registryClient, summary: 'Log in to a registry', group: 'Image' },
+  logout: { loader: load.registryClient, summary: 'Log out from a registry', group: 'Image' },
   version: { loader: load.system, summary: 'Show the Vessel version information', group: 'Common' },
   info: { loader: load.system, summary: 'Display system-wide information', group: 'Common' },
   create: { loader: load.run, summary: 'Create a new container', group: 'Container' },
@@ -127,6 +132,8 @@ const ALIASES: Record<string, string> = {
   save: 'image save',
   load: 'image load',
   'image build': 'build',
+  'image pull': 'pull',
+  'image push': 'push',
   'image list': 'image ls',
   'image remove': 'image rm',
   'image rmi': 'image rm',

@@ -1,5 +1,6 @@
 /** `vesseld` command-line flags. */
 import { InvalidArgumentError } from '../core/errors.js';
+import { checkInsecureEntry } from '../registry/client/endpoint.js';
 
 export interface DaemonConfig {
   root: string;
@@ -15,6 +16,8 @@ export interface DaemonConfig {
   vmUser: string;
   /** Serve an OCI registry (root `<root>/registry`) on this HOST:PORT. */
   registryAddr: string | null;
+  /** Registries (host[:port] or IPv4 CIDR) reachable over plain HTTP; loopback always is. */
+  insecureRegistries: string[];
 }
 
 export const DEFAULTS: DaemonConfig = {
@@ -28,6 +31,7 @@ export const DEFAULTS: DaemonConfig = {
   ksm: false,
   vmUser: '',
   registryAddr: null,
+  insecureRegistries: [],
 };
 
 export const DAEMON_USAGE = `Usage: vesseld [OPTIONS]
@@ -45,12 +49,15 @@ Options:
       --ksm               Turn on kernel samepage merging (VM memory is shared when equal)
       --vm-user NAME      Run QEMU as this unprivileged user (created if missing)
       --registry-addr HOST:PORT  Also serve an OCI registry there (storage in <root>/registry)
+      --insecure-registry HOST
+                          Allow plain HTTP to this registry (host[:port] or CIDR;
+                          repeatable; loopback registries always are)
   -h, --help              Print this help
   -v, --version           Print the version
 `;
 
 export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'version' {
-  const cfg: DaemonConfig = { ...DEFAULTS };
+  const cfg: DaemonConfig = { ...DEFAULTS, insecureRegistries: [] };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i] as string;
     const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
@@ -96,6 +103,9 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
         break;
       case '--registry-addr':
         cfg.registryAddr = value();
+        break;
+      case '--insecure-registry':
+        cfg.insecureRegistries = [...cfg.insecureRegistries, checkInsecureEntry(value())];
         break;
       case '--log-level': {
         const l = value();

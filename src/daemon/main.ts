@@ -22,6 +22,7 @@ import { containerRoutes } from './routes/containers.js';
 import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
 import { imageArchiveRoutes } from './routes/image-archive.js';
+import { distributionRoutes } from './routes/distribution.js';
 import { networkRoutes } from './routes/networks.js';
 import { buildRoutes } from './routes/build.js';
 import { BuildExecutor } from '../build/executor.js';
@@ -124,6 +125,7 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
   execRoutes(router, ctx);
   imageRoutes(router, ctx);
   imageArchiveRoutes(router, ctx);
+  distributionRoutes(router, ctx);
   networkRoutes(router, ctx);
   buildRoutes(router, ctx, new BuildExecutor(images, manager, new BuildCache(db), paths.tmp));
   volumeRoutes(router, ctx);

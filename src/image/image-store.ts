@@ -11,6 +11,10 @@
  * Invariants: a snapshot directory exists only after its unpack completed
  * and was renamed into place; an image row exists only when all its layers
  * have snapshots; layers no image refers to are removed by `gcLayers`.
+ *
+ * Pulled images keep the registry's exact config and manifest bytes
+ * (`stageLayer` + `commitPulled`): the image ID is the config digest and the
+ * manifest digest is the registry's, so a push of it reproduces both.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -21,6 +25,9 @@ import { ContentStore } from './content-store.js';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
 import { normalizeTag, parseReference } from './reference.js';
 import { unpackLayer } from './layer-unpack.js';
+import { stageLayer, type StagedLayer } from './stage-layer.js';
+
+export type { StagedLayer };
 import { MEDIA_TYPE, type ImageConfig, type Manifest } from './oci.js';
 
 export interface ImageRecord {
@@ -31,6 +38,18 @@ export interface ImageRecord {
   config: ImageConfig;
   layers: string[];
   tags: string[];
+  /** `repo@sha256:...` names this image was pulled as or pushed to. */
+  repoDigests: string[];
+}
+
+/** What `commitPulled` records: exact bytes from a registry and the layers, bottom first. */
+export interface PulledImage {
+  configBytes: Buffer;
+  manifestBytes: Buffer;
+  /** Per manifest layer: a chain that already exists, or a staged unpack. */
+  layers: Array<{ existing: LayerRecord } | { staged: StagedLayer }>;
+  tags: string[];
+  repoDigests: string[];
 }
 
 export interface LayerRecord {
@@ -63,6 +82,8 @@ export function chainIdOf(parent: string | null, diffId: string): string {
 export class ImageStore {
   readonly content: ContentStore;
   readonly layerRoot: string;
+  /** Snapshot numbers handed out but not yet in the layers table. */
+  readonly #reservedDirs = new Set<number>();
 
   constructor(readonly root: string, private readonly db: Db) {
     this.content = new ContentStore(path.join(root, 'content'));
@@ -129,8 +150,14 @@ export class ImageStore {
       progress?.({ status: 'Already exists', id: short });
       return existing;
     }
-    const next = (this.db.prepare('SELECT COALESCE(MAX(dir), 0) + 1 AS n FROM layers').get() as { n: number }).n;
-    await fs.rename(tmp, this.snapshotDir(next));
+    const next = this.#allocDir();
+    try {
+      await fs.rename(tmp, this.snapshotDir(next));
+    } catch (e) {
+      this.#reservedDirs.delete(next);
+      await fs.rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
     const layer: LayerRecord = {
       chainId,
       diffId: result.diffId,
@@ -146,8 +173,150 @@ export class ImageStore {
         'INSERT INTO layers (chain_id, diff_id, parent, dir, size, digest, blob_size, media_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       )
       .run(layer.chainId, layer.diffId, layer.parent, layer.dir, layer.size, layer.digest, layer.blobSize, layer.mediaType);
+    this.#reservedDirs.delete(next);
     progress?.({ status: 'Layer ready', id: short });
     return layer;
+  }
+
+  /** A fresh snapshot number: above every recorded and every reserved one. */
+  #allocDir(): number {
+    const max = (this.db.prepare('SELECT COALESCE(MAX(dir), 0) AS n FROM layers').get() as { n: number }).n;
+    const n = Math.max(max, ...this.#reservedDirs) + 1;
+    this.#reservedDirs.add(n);
+    return n;
+  }
+
+  /**
+   * Unpacks a layer blob that is already in the content store into a
+   * temporary snapshot directory, checking its diff ID (see stage-layer.ts).
+   * Nothing is recorded: `commitPulled` adopts the directory, `discardStaged` removes it.
+   */
+  stageLayer(blob: { digest: string; size: number; mediaType: string }, expectedDiffId: string): Promise<StagedLayer> {
+    return stageLayer(this.content, this.layerRoot, blob, expectedDiffId);
+  }
+
+  async discardStaged(staged: StagedLayer): Promise<void> {
+    await fs.rm(staged.tmpDir, { recursive: true, force: true });
+  }
+
+  /**
+   * Records a pulled image in one step: stores the exact config and
+   * manifest bytes, moves staged layers into numbered snapshots, and inserts
+   * layers, image, tags and repo digests in one transaction. On failure
+   * everything this call created is removed again (staged directories are
+   * the caller's to discard). An image with the same ID is kept as it is.
+   */
+  async commitPulled(p: PulledImage): Promise<ImageRecord> {
+    const config = JSON.parse(p.configBytes.toString('utf8')) as ImageConfig;
+    const newBlobs: string[] = [];
+    const writeExact = async (bytes: Buffer) => {
+      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      if (!(await this.content.has(digest))) newBlobs.push(digest);
+      return this.content.writeBytes(bytes);
+    };
+    const renamed: Array<{ dir: number; staged: StagedLayer }> = [];
+    try {
+      // An image with this ID is kept as it is (with its own manifest): only names are added.
+      const id = `sha256:${createHash('sha256').update(p.configBytes).digest('hex')}`;
+      const known = !!this.db.prepare('SELECT 1 FROM images WHERE id = ?').get(id);
+      const configBlob = known ? { digest: id } : await writeExact(p.configBytes);
+      const manifestBlob = known ? { digest: '' } : await writeExact(p.manifestBytes);
+      const chain: LayerRecord[] = [];
+      let parent: string | null = null;
+      for (const l of p.layers) {
+        if ('existing' in l) {
+          chain.push(l.existing);
+          parent = l.existing.chainId;
+          continue;
+        }
+        const s = l.staged;
+        const dir = this.#allocDir();
+        await fs.rename(s.tmpDir, this.snapshotDir(dir));
+        renamed.push({ dir, staged: s });
+        const rec: LayerRecord = {
+          chainId: chainIdOf(parent, s.diffId),
+          diffId: s.diffId,
+          parent,
+          dir,
+          size: s.unpackedBytes,
+          digest: s.digest,
+          blobSize: s.blobSize,
+          mediaType: s.mediaType,
+        };
+        chain.push(rec);
+        parent = rec.chainId;
+      }
+      const size = chain.reduce((a, l) => a + l.size, 0);
+      const tags = p.tags.map(normalizeTag);
+      const unused: number[] = [];
+      this.db.transaction(() => {
+        for (const r of chain) {
+          if (this.getLayer(r.chainId)) {
+            if (renamed.some((x) => x.dir === r.dir)) unused.push(r.dir); // someone recorded the same chain meanwhile
+            continue;
+          }
+          this.db
+            .prepare(
+              'INSERT INTO layers (chain_id, diff_id, parent, dir, size, digest, blob_size, media_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            )
+            .run(r.chainId, r.diffId, r.parent, r.dir, r.size, r.digest, r.blobSize, r.mediaType);
+        }
+        this.db
+          .prepare('INSERT OR IGNORE INTO images (id, manifest_digest, created, size, config, layers) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(
+            configBlob.digest,
+            manifestBlob.digest,
+            config.created ?? new Date().toISOString(),
+            size,
+            p.configBytes.toString('utf8'),
+            JSON.stringify(chain.map((l) => l.chainId)),
+          );
+        for (const t of tags) this.db.prepare('INSERT OR REPLACE INTO tags (name, image_id) VALUES (?, ?)').run(t, configBlob.digest);
+        for (const d of p.repoDigests) {
+          this.db.prepare('INSERT OR REPLACE INTO repo_digests (name, image_id) VALUES (?, ?)').run(d, configBlob.digest);
+        }
+      })();
+      for (const dir of unused) await fs.rm(this.snapshotDir(dir), { recursive: true, force: true });
+      return this.resolve(configBlob.digest);
+    } catch (e) {
+      for (const r of renamed) await fs.rm(this.snapshotDir(r.dir), { recursive: true, force: true });
+      for (const d of newBlobs) if (!this.#blobInUse(d)) await this.content.remove(d);
+      throw e;
+    } finally {
+      for (const r of renamed) this.#reservedDirs.delete(r.dir);
+    }
+  }
+
+  /** Whether any layer or image refers to a blob (layer blob, config or manifest). */
+  #blobInUse(digest: string): boolean {
+    return !!(
+      this.db.prepare('SELECT 1 FROM layers WHERE digest = ?').get(digest) ??
+      this.db.prepare('SELECT 1 FROM images WHERE id = ? OR manifest_digest = ?').get(digest, digest)
+    );
+  }
+
+  /** Removes a downloaded blob unless something refers to it (cleanup after a failed pull). */
+  async removeBlobIfUnreferenced(digest: string): Promise<void> {
+    if (!this.#blobInUse(digest)) await this.content.remove(digest);
+  }
+
+  /** Records `repo@digest` for an image (after a push). */
+  addRepoDigest(imageId: string, name: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO repo_digests (name, image_id) VALUES (?, ?)').run(name, imageId);
+  }
+
+  /** Remembers that `registry` holds `digest` in `repo` (for cross-repository mounts). */
+  recordBlobSource(digest: string, registry: string, repo: string): void {
+    this.db.prepare('INSERT OR IGNORE INTO blob_sources (digest, registry, repo) VALUES (?, ?, ?)').run(digest, registry, repo);
+  }
+
+  /** Repositories on `registry` known to hold `digest`. */
+  blobSources(digest: string, registry: string): string[] {
+    return (
+      this.db.prepare('SELECT repo FROM blob_sources WHERE digest = ? AND registry = ? ORDER BY repo').all(digest, registry) as Array<{
+        repo: string;
+      }>
+    ).map((r) => r.repo);
   }
 
   /**
@@ -239,6 +408,13 @@ export class ImageStore {
       if (rows.length > 1) throw new InvalidArgumentError(`Ambiguous image ID prefix: ${nameOrId}`);
       if (nameOrId.startsWith('sha256:')) return null;
     }
+    if (nameOrId.includes('@')) {
+      parseReference(nameOrId);
+      const r = this.db
+        .prepare('SELECT images.* FROM repo_digests JOIN images ON images.id = repo_digests.image_id WHERE repo_digests.name = ?')
+        .get(nameOrId) as ImageRow | undefined;
+      return r ? this.toImage(r) : null;
+    }
     const tag = normalizeTag(nameOrId);
     const row = this.db
       .prepare('SELECT images.* FROM tags JOIN images ON images.id = tags.image_id WHERE tags.name = ?')
@@ -262,7 +438,12 @@ export class ImageStore {
   ): Promise<Array<{ Untagged?: string; Deleted?: string }>> {
     const image = this.resolve(nameOrId);
     const out: Array<{ Untagged?: string; Deleted?: string }> = [];
-    const byTag = !/^(?:sha256:)?[a-f0-9]{4,64}$/.test(nameOrId) || image.tags.includes(normalizeTag(nameOrId));
+    if (nameOrId.includes('@') && (image.tags.length > 0 || image.repoDigests.length > 1)) {
+      this.db.prepare('DELETE FROM repo_digests WHERE name = ?').run(nameOrId);
+      return [{ Untagged: nameOrId }];
+    }
+    const byTag =
+      !nameOrId.includes('@') && (!/^(?:sha256:)?[a-f0-9]{4,64}$/.test(nameOrId) || image.tags.includes(normalizeTag(nameOrId)));
     if (byTag && image.tags.length > 1) {
       const t = normalizeTag(nameOrId);
       this.db.prepare('DELETE FROM tags WHERE name = ?').run(t);
@@ -279,9 +460,10 @@ export class ImageStore {
         `Unable to remove image ${nameOrId} (must force): image is being used by container ${users[0]?.slice(0, 12)}`,
       );
     }
-    for (const t of image.tags) out.push({ Untagged: t });
+    for (const t of [...image.tags, ...image.repoDigests]) out.push({ Untagged: t });
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM tags WHERE image_id = ?').run(image.id);
+      this.db.prepare('DELETE FROM repo_digests WHERE image_id = ?').run(image.id);
       if (!users.length) this.db.prepare('DELETE FROM images WHERE id = ?').run(image.id);
     })();
     if (!users.length) {
@@ -302,7 +484,7 @@ export class ImageStore {
     let reclaimed = 0;
     for (const image of this.list()) {
       if (options.usedBy(image.id).length) continue;
-      if (image.tags.length && !options.all) continue;
+      if ((image.tags.length || image.repoDigests.length) && !options.all) continue; // pulled by digest: not dangling
       const before = this.layerBytes();
       deleted.push(...(await this.remove(image.id, { force: true, usedBy: () => [] })));
       reclaimed += before - this.layerBytes();
@@ -337,6 +519,9 @@ export class ImageStore {
     const tags = (this.db.prepare('SELECT name FROM tags WHERE image_id = ? ORDER BY name').all(r.id) as Array<{
       name: string;
     }>).map((t) => t.name);
+    const repoDigests = (this.db.prepare('SELECT name FROM repo_digests WHERE image_id = ? ORDER BY name').all(r.id) as Array<{
+      name: string;
+    }>).map((t) => t.name);
     return {
       id: r.id,
       manifestDigest: r.manifest_digest,
@@ -345,6 +530,7 @@ export class ImageStore {
       config: JSON.parse(r.config) as ImageConfig,
       layers: JSON.parse(r.layers) as string[],
       tags,
+      repoDigests,
     };
   }
 }

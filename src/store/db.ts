@@ -82,6 +82,17 @@ CREATE TABLE IF NOT EXISTS volume_mounts (  -- which container mounts which volu
   PRIMARY KEY (container_id, destination)
 );
 CREATE INDEX IF NOT EXISTS volume_mounts_by_volume ON volume_mounts(volume);
+CREATE TABLE IF NOT EXISTS repo_digests (  -- repo@sha256:... an image was pulled as or pushed to
+  name TEXT PRIMARY KEY,
+  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS repo_digests_by_image ON repo_digests(image_id);
+CREATE TABLE IF NOT EXISTS blob_sources (  -- where blobs were pulled from / pushed to (cross-repo mounts)
+  digest TEXT NOT NULL,
+  registry TEXT NOT NULL,         -- host[:port]
+  repo TEXT NOT NULL,             -- repository path on that registry
+  PRIMARY KEY (digest, registry, repo)
+);
 CREATE TABLE IF NOT EXISTS meta (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL

@@ -1,75 +1,214 @@
 /**
- * `RegistryProcess`: a real `vessel registry serve` child process on
- * 127.0.0.1 with an ephemeral port, for interoperability tests with real
- * registry clients (skopeo).
+ * `TestRegistry`: Debian's real `docker-registry` (distribution 2.8) on a
+ * free 127.0.0.1 port with its own storage root, optionally behind
+ * htpasswd Basic auth. Fails loudly when the binary is missing.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { CliResult } from './daemon.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const VESSEL = path.join(REPO, 'bin', 'vessel');
+export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
-/** Runs `vessel ARGS` to completion (no daemon involved). */
-export function vessel(args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [VESSEL, ...args], { encoding: 'utf8', timeout: 120_000 });
-  if (r.error) throw r.error;
-  return { code: r.status ?? 255, stdout: r.stdout, stderr: r.stderr };
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
 }
 
-export class RegistryProcess {
-  #child: ChildProcess | undefined;
-  #stderr = '';
-  /** `127.0.0.1:PORT`, known once started. */
-  host = '';
+export interface RegistryAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
 
+export class TestRegistry {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'vreg-'));
+  port = 0;
+  #proc: ChildProcess | null = null;
+  #log = '';
+
+  /**
+   * `auth`: htpasswd Basic auth with that user. `token`: Bearer tokens from
+   * a token server (see token-server.ts); `auth` then only serves request().
+   */
   constructor(
-    readonly root: string,
-    readonly extraArgs: string[] = [],
+    readonly auth?: { username: string; password: string },
+    readonly token?: { realm: string; service: string; issuer: string; certFile: string },
+    /** Serve HTTPS with a fresh self-signed certificate for 127.0.0.1. */
+    readonly tls = false,
   ) {}
 
-  get stderr(): string {
-    return this.#stderr;
+  /** `127.0.0.1:PORT` */
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
   }
 
-  async start(): Promise<void> {
-    const child = spawn(process.execPath, [VESSEL, 'registry', 'serve', '--addr', '127.0.0.1:0', '--root', this.root, ...this.extraArgs], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+  get storage(): string {
+    return path.join(this.dir, 'storage');
+  }
+
+  get log(): string {
+    return this.#log;
+  }
+
+  /** The blob's `data` file in the registry's filesystem storage. */
+  blobDataPath(digest: string): string {
+    const hex = digest.replace(/^sha256:/, '');
+    return path.join(this.storage, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+  }
+
+  async start(): Promise<this> {
+    this.port = await freePort();
+    let authYaml = '';
+    if (this.token) {
+      const t = this.token;
+      authYaml = `auth:\n  token:\n    realm: ${t.realm}\n    service: ${t.service}\n    issuer: ${t.issuer}\n    rootcertbundle: ${t.certFile}\n`;
+    } else if (this.auth) {
+      const r = spawnSync('htpasswd', ['-Bbn', this.auth.username, this.auth.password], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`htpasswd failed: ${r.stderr || r.error}`);
+      writeFileSync(path.join(this.dir, 'htpasswd'), r.stdout);
+      authYaml = `auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${path.join(this.dir, 'htpasswd')}\n`;
+    }
+    let tlsYaml = '';
+    if (this.tls) {
+      const key = path.join(this.dir, 'tls.key');
+      const crt = path.join(this.dir, 'tls.crt');
+      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr || r.error}`);
+      tlsYaml = `  tls:\n    certificate: ${crt}\n    key: ${key}\n`;
+    }
+    const cfg = path.join(this.dir, 'config.yml');
+    writeFileSync(
+      cfg,
+      `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${this.storage}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${tlsYaml}${authYaml}`,
+    );
+    const proc = spawn(REGISTRY_BIN, ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#proc = proc;
+    proc.stdout?.on('data', (d: Buffer) => (this.#log += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (this.#log += d.toString()));
+    const spawnError = new Promise<never>((_, reject) => proc.once('error', (e) => reject(new Error(`${REGISTRY_BIN}: ${e.message}`))));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`docker-registry exited early:\n${this.#log}`);
+      const up = await Promise.race([this.request('GET', '/v2/').then((r) => r.status > 0, () => false), spawnError]);
+      if (up) return this;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`docker-registry did not come up:\n${this.#log}`);
+  }
+
+  /** A raw request to the registry (with the Basic credentials when it has auth). */
+  request(method: string, p: string, headers: Record<string, string> = {}, body?: Buffer): Promise<RegistryAnswer> {
+    const auth = this.auth ? { Authorization: `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64')}` } : {};
+    return new Promise((resolve, reject) => {
+      const mod = this.tls ? https : http;
+      const req = mod.request({ host: '127.0.0.1', port: this.port, method, path: p, headers: { ...auth, ...headers }, rejectUnauthorized: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
     });
-    this.#child = child;
-    child.stderr?.on('data', (d: Buffer) => (this.#stderr += d.toString()));
-    this.host = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`registry did not start within 20 s; stderr: ${this.#stderr}`)), 20_000);
-      child.stdout?.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /Listening on (127\.0\.0\.1:\d+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1] as string);
+  }
+
+  /** Uploads a blob into `repo` directly (POST + PUT ?digest=), for building test fixtures. */
+  async putBlob(repo: string, data: Buffer): Promise<{ digest: string; size: number }> {
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    const start = await this.request('POST', `/v2/${repo}/blobs/uploads/`);
+    if (start.status !== 202) throw new Error(`POST upload: ${start.status} ${start.body}`);
+    const loc = new URL(String(start.headers.location), `http://${this.host}`);
+    loc.searchParams.set('digest', digest);
+    const put = await this.request('PUT', `${loc.pathname}${loc.search}`, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(data.length) }, data);
+    if (put.status !== 201) throw new Error(`PUT blob: ${put.status} ${put.body}`);
+    return { digest, size: data.length };
+  }
+
+  /** PUTs a manifest (or index) document; returns its digest. */
+  async putManifest(repo: string, ref: string, mediaType: string, doc: unknown): Promise<{ digest: string; size: number }> {
+    const data = Buffer.from(JSON.stringify(doc));
+    const r = await this.request('PUT', `/v2/${repo}/manifests/${ref}`, { 'Content-Type': mediaType, 'Content-Length': String(data.length) }, data);
+    if (r.status !== 201) throw new Error(`PUT manifest: ${r.status} ${r.body}`);
+    return { digest: `sha256:${createHash('sha256').update(data).digest('hex')}`, size: data.length };
+  }
+
+  async stop(): Promise<void> {
+    const p = this.#proc;
+    if (p && p.exitCode === null) {
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A TCP relay in front of a registry that, once `armed`, cuts every
+ * connection after `cutAfter` bytes of registry → client data: a network
+ * failure in the middle of a blob download, on demand.
+ */
+export class CuttingProxy {
+  armed = false;
+  /** Once armed: 'cut' closes the connection, 'stall' just stops forwarding (a hung download). */
+  mode: 'cut' | 'stall' = 'cut';
+  #server: net.Server | null = null;
+  readonly #sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(
+    readonly targetPort: number,
+    readonly cutAfter = 1024 * 1024,
+  ) {}
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    this.#server = net.createServer((client) => {
+      const upstream = net.connect(this.targetPort, '127.0.0.1');
+      this.#sockets.add(client).add(upstream);
+      let sent = 0;
+      client.on('data', (c) => upstream.write(c));
+      upstream.on('data', (c: Buffer) => {
+        sent += c.length;
+        if (this.armed && sent > this.cutAfter) {
+          if (this.mode === 'stall') {
+            upstream.pause();
+            return;
+          }
+          client.destroy();
+          upstream.destroy();
+          return;
         }
+        client.write(c);
       });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`registry exited with ${code} before listening; stderr: ${this.#stderr}`));
-      });
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('close', end).on('error', end);
+      upstream.on('close', end).on('error', end);
     });
+    await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as net.AddressInfo).port;
+    return this;
   }
 
-  get url(): string {
-    return `http://${this.host}`;
-  }
-
-  /** Sends `signal` and resolves to the exit code (null when killed by the signal). */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    const child = this.#child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
+  async stop(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
   }
 }

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { assertOneLineError } from '../framework/helpers.js';
 import { TestDaemon } from '../framework/daemon.js';
-import { RegistryProcess, vessel } from '../framework/registry.js';
+import { RegistryProcess, vessel } from '../framework/registry-server.js';
 
 let dir: string;
 let layout: string;

@@ -30,7 +30,8 @@ export function imageRows(images: ImageSummary[], noTrunc: boolean, now = Date.n
         Containers: img.Containers === undefined || img.Containers < 0 ? 'N/A' : String(img.Containers),
         CreatedAt: img.Created ? goTime(img.Created) : '',
         CreatedSince: img.Created ? timeAgo(img.Created, now) : 'N/A',
-        Digest: img.RepoDigests?.[0]?.split('@')[1] ?? '<none>',
+        // The digest this row's repository was pulled or pushed as (Docker's DIGEST column).
+        Digest: (img.RepoDigests?.find((d) => d.startsWith(`${repo}@`)) ?? (tags.length ? undefined : img.RepoDigests?.[0]))?.split('@')[1] ?? '<none>',
         ID: noTrunc ? img.Id : shortId(img.Id),
         Repository: repo || '<none>',
         SharedSize: img.SharedSize === undefined || img.SharedSize < 0 ? 'N/A' : humanSize(img.SharedSize),
@@ -50,6 +51,7 @@ const ls: Command = {
     { long: 'all', short: 'a', type: 'bool', help: 'Show all images (default hides intermediate images)' },
     { long: 'filter', short: 'f', type: 'list', value: 'filter', help: 'Filter output based on conditions provided' },
     { long: 'format', type: 'string', help: "Format output: 'table', 'json', 'table TEMPLATE' or a Go template" },
+    { long: 'digests', type: 'bool', help: 'Show digests' },
     { long: 'no-trunc', type: 'bool', help: "Don't truncate output" },
     { long: 'quiet', short: 'q', type: 'bool', help: 'Only show image IDs' },
   ],
@@ -70,6 +72,7 @@ const ls: Command = {
       renderListing(rows, args.str('format'), [
         ['REPOSITORY', 'Repository'],
         ['TAG', 'Tag'],
+        ...(args.bool('digests') ? ([['DIGEST', 'Digest']] as Array<[string, string]>) : []),
         ['IMAGE ID', 'ID'],
         ['CREATED', 'CreatedSince'],
         ['SIZE', 'Size'],

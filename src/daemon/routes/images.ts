@@ -8,6 +8,7 @@ import { importRootfs } from '../../image/import.js';
 import type { DaemonContext } from '../context.js';
 import { sendJson } from '../context.js';
 import { boolParam, parseFilters, type Router } from '../router.js';
+import { pullRoute } from './distribution.js';
 
 const NAME = '(.+)';
 
@@ -20,7 +21,7 @@ export function imageSummary(i: ImageRecord): Record<string, unknown> {
     Id: i.id,
     ParentId: '',
     RepoTags: i.tags.length ? i.tags : ['<none>:<none>'],
-    RepoDigests: [],
+    RepoDigests: i.repoDigests,
     Created: unixTime(i.created),
     Size: i.size,
     SharedSize: -1,
@@ -35,7 +36,7 @@ export function imageInspect(i: ImageRecord, ctx: DaemonContext): Record<string,
   return {
     Id: i.id,
     RepoTags: i.tags,
-    RepoDigests: [],
+    RepoDigests: i.repoDigests,
     Parent: '',
     Comment: i.config.history?.at(-1)?.comment ?? '',
     Created: i.created,
@@ -83,6 +84,7 @@ export function imageRoutes(r: Router, ctx: DaemonContext): void {
 
   r.add('POST', '/images/create', async ({ req, res, query }) => {
     const fromSrc = query.get('fromSrc');
+    if (query.get('fromImage') && !fromSrc) return pullRoute(ctx, req, res, query);
     if (fromSrc !== '-') {
       const image = query.get('fromImage') ?? '';
       throw new InvalidArgumentError(
