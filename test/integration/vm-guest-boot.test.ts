@@ -200,8 +200,10 @@ async function agentSync(ga: JsonLineSocket, timeoutMs: number): Promise<void> {
   while (Date.now() < deadline) {
     id++;
     ga.send({ execute: 'guest-sync-delimited', arguments: { id } });
-    const tryUntil = Date.now() + 2000;
-    if (!(await ga.skipToDelimiter(2000))) continue;
+    // short attempts: a sync sent before the agent runs waits in the socket
+    // and is answered later (stale ids are skipped), so retrying is cheap
+    const tryUntil = Date.now() + 500;
+    if (!(await ga.skipToDelimiter(500))) continue;
     while (Date.now() < tryUntil) {
       const m = await ga.next(tryUntil - Date.now());
       if (m?.return === id) return;
@@ -293,6 +295,11 @@ async function boot(name: string, disk: string, id: GuestIdentity): Promise<Boot
     const log = existsSync(serialLog) ? readFileSync(serialLog, 'utf8') : '(no serial log)';
     throw new Error(`${name} did not boot: ${e instanceof Error ? e.message : e}\nqemu: ${stderr}\nserial:\n${log.slice(-4000)}`);
   }
+}
+
+/** Prints the guest's console as test diagnostics (what an operator would see). */
+function showSerial(b: Boot, name: string): void {
+  for (const line of readFileSync(b.serialLog, 'utf8').split('\n')) if (line.trim()) console.log(`# ${name} serial: ${line.replace(/[\x00-\x1f]/g, '')}`);
 }
 
 async function waitExit(b: Boot, timeoutMs: number): Promise<number | null> {
@@ -395,6 +402,7 @@ test('a busybox image boots, runs guest-exec and powers off through guest-shutdo
     assert.equal(code, 0, `QEMU exit code; stderr: ${b.stderr()}`);
     assert.match(readFileSync(b.serialLog, 'utf8'), /vessel: poweroff/);
   } finally {
+    showSerial(b, path.basename(path.dirname(b.serialLog)));
     b.ga.close();
     b.qmp.close();
     if (b.qemu.exitCode === null) b.qemu.kill('SIGKILL');
@@ -421,6 +429,7 @@ test('a Debian minbase image boots and powers off on the ACPI power button', asy
     assert.equal(code, 0, `QEMU exit code; stderr: ${b.stderr()}`);
     assert.match(readFileSync(b.serialLog, 'utf8'), /vessel: poweroff/);
   } finally {
+    showSerial(b, path.basename(path.dirname(b.serialLog)));
     b.ga.close();
     b.qmp.close();
     if (b.qemu.exitCode === null) b.qemu.kill('SIGKILL');

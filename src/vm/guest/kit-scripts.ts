@@ -268,7 +268,8 @@ vessel_stop() {
 
 trap 'vessel_stop poweroff' TERM USR1 USR2
 trap 'vessel_stop reboot' INT
-say "ready"
+read -r up _ < /proc/uptime
+say "ready \${up}s after kernel start"
 while :; do
   wait
   sleep 1
