@@ -21,6 +21,7 @@ import { ensureGuestKit } from '../../src/vm/guest/kit.js';
 import { createOverlayDisk, diskVirtualSize, ensureBaseDisk } from '../../src/vm/guest/base-disk.js';
 import { guestKernelCmdline, type GuestIdentity } from '../../src/vm/guest/cmdline.js';
 import { GUEST_AGENT_PORT } from '../../src/vm/guest/kit-scripts.js';
+import { mknod, S_IFCHR, setxattr } from '../../src/native/native.js';
 
 const CACHE = '/var/tmp/vessel-test-cache';
 const DEBIAN_TAR = path.join(CACHE, 'rootfs', 'debian-bookworm.tar');
@@ -307,6 +308,7 @@ async function waitExit(b: Boot, timeoutMs: number): Promise<number | null> {
   const started = Date.now();
   const code = await b.exited;
   clearTimeout(t);
+  console.log(`# ${path.basename(path.dirname(b.serialLog))}: shutdown request to QEMU exit ${Date.now() - started} ms`);
   assert.ok(Date.now() - started < timeoutMs, `QEMU did not exit by itself within ${timeoutMs} ms; serial:\n${readFileSync(b.serialLog, 'utf8').slice(-3000)}`);
   return code;
 }
@@ -341,6 +343,12 @@ async function checkGuest(b: Boot, id: GuestIdentity, diskBytes: number, hostIp:
   assert.match(after.out, new RegExp(`^${id.hostname}-2\nf{32}\n`));
   assert.match(after.out, /inet 10\.89\.77\.9\/24/);
   assert.match(after.out, /nameserver 10\.89\.77\.54/);
+
+  // init reaps orphans: a background child of an exited shell leaves no zombie
+  await guestExec(b.ga, '/.vessel/bin/sh', ['-c', '(/.vessel/bin/sleep 0.2 &); exit 0']);
+  await sleep(1000);
+  const ps = await guestExec(b.ga, '/.vessel/bin/ps', ['-o', 'pid,stat,comm']);
+  assert.doesNotMatch(ps.out, /^\s*\d+\s+Z/m, `zombies:\n${ps.out}`);
 
   const serial = readFileSync(b.serialLog, 'utf8');
   assert.match(serial, new RegExp(`vessel: ${id.hostname} console: shell on ttyS0`));
@@ -389,6 +397,17 @@ test('a busybox image boots, runs guest-exec and powers off through guest-shutdo
   mkdirSync(path.join(top, 'etc'), { recursive: true });
   chmodSync(top, 0o755);
   writeFileSync(path.join(top, 'etc', 'motd'), 'vessel test image\n');
+  // overlayfs layer semantics must survive into the disk: a whiteout hides a
+  // lower file, an opaque directory hides a lower directory's entries
+  for (const f of ['srv/keep', 'srv/gone', 'opt/old']) {
+    mkdirSync(path.dirname(path.join(layer, f)), { recursive: true });
+    writeFileSync(path.join(layer, f), f);
+  }
+  mkdirSync(path.join(top, 'srv'));
+  mknod(path.join(top, 'srv', 'gone'), S_IFCHR, 0, 0);
+  mkdirSync(path.join(top, 'opt'));
+  setxattr(path.join(top, 'opt'), 'trusted.overlay.opaque', 'y');
+  writeFileSync(path.join(top, 'opt', 'new'), 'new');
   const { disk, size } = await imageDisk('bb', [top, layer], 256 * MiB);
   const id = identity('bbguest', '52:54:00:77:00:05', '10.89.77.5');
   const b = await boot('bb', disk, id);
@@ -397,6 +416,8 @@ test('a busybox image boots, runs guest-exec and powers off through guest-shutdo
     await checkGuest(b, id, size, '10.89.77.1');
     const motd = await guestExec(b.ga, 'cat', ['/etc/motd']);
     assert.equal(motd.out, 'vessel test image\n');
+    const ls = await guestExec(b.ga, 'ls', ['/srv', '/opt']);
+    assert.equal(ls.out, '/opt:\nnew\n\n/srv:\nkeep\n');
     b.ga.send({ execute: 'guest-shutdown' });
     const code = await waitExit(b, 30_000);
     assert.equal(code, 0, `QEMU exit code; stderr: ${b.stderr()}`);
@@ -424,6 +445,9 @@ test('a Debian minbase image boots and powers off on the ACPI power button', asy
     // qemu-ga's shutdown path exists in an image that had none
     const sd = await guestExec(b.ga, '/.vessel/bin/readlink', ['-f', '/sbin/shutdown']);
     assert.equal(sd.out.trim(), '/.vessel/bin/shutdown');
+    // ownership and modes come through mke2fs -d: setuid passwd, sticky /tmp on disk, root-owned /
+    const st = await guestExec(b.ga, '/.vessel/bin/stat', ['-c', '%a %u %n', '/usr/bin/passwd', '/var/tmp', '/']);
+    assert.equal(st.out, '4755 0 /usr/bin/passwd\n1777 0 /var/tmp\n755 0 /\n');
     b.qmp.send({ execute: 'system_powerdown' });
     const code = await waitExit(b, 30_000);
     assert.equal(code, 0, `QEMU exit code; stderr: ${b.stderr()}`);

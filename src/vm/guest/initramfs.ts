@@ -16,12 +16,14 @@ import { INITRAMFS_INIT } from './initramfs-script.js';
 import { readModule, resolveKernelModules, type GuestKernel } from './kernel.js';
 
 /**
- * Drivers loaded at boot when the kernel has them as modules: the disk,
- * network, balloon, console/agent ports, entropy, and the ACPI power button
- * with the event interface acpid reads.
+ * Drivers loaded at boot when the kernel has them as modules: both virtio
+ * transports (PCI for q35/pc, MMIO for microvm, whose devices the kernel
+ * finds through ACPI), disk, network, balloon, console/agent ports,
+ * entropy, and the ACPI power button with the event interface acpid reads.
  */
 export const GUEST_MODULES = [
   'virtio_pci',
+  'virtio_mmio',
   'virtio_blk',
   'virtio_net',
   'virtio_balloon',

@@ -6,7 +6,7 @@
  * Power-off protocol (our init is PID 1):
  * - SIGTERM, SIGUSR2 (busybox `poweroff`), SIGUSR1 (busybox `halt`) → power off;
  * - SIGINT (Ctrl-Alt-Del, `reboot`, `shutdown -r`) → reboot;
- * - the ACPI power button → acpid → SIGUSR2.
+ * - the ACPI power button → acpid → SIGTERM.
  * `/sbin/shutdown` (what qemu-ga's guest-shutdown runs) signals PID 1 and
  * exits 0 at once, so the agent reports success before processes are stopped.
  */
@@ -148,7 +148,7 @@ kill -${sig} 1
 
 /** acpid handler for the power button (default busybox map: PWRF → PWRF/00000080). */
 export const ACPI_POWER_SH = `${SHEBANG}
-/.vessel/bin/busybox kill -USR2 1
+/.vessel/bin/busybox kill -TERM 1
 `;
 
 /** /.vessel/init: PID 1 of every Vessel guest. */
@@ -158,6 +158,7 @@ export const GUEST_INIT_SH = `${SHEBANG}
 PATH=/.vessel/bin
 export PATH
 umask 022
+mkdir -p /etc
 . /.vessel/lib/identity.sh
 say() { echo "vessel: $*"; }
 
