@@ -14,7 +14,7 @@ import path from 'node:path';
 import { CommandError, run } from '../../core/exec.js';
 import { AlreadyExistsError, InternalError, InvalidArgumentError, UnavailableError } from '../../core/errors.js';
 import { MNT_DETACH, MS, mount, umount } from '../../native/native.js';
-import { exists } from './host-files.js';
+import { exists, isMounted, sweepStaleTemps } from './host-files.js';
 import { resolveGuestPath } from './root-path.js';
 
 export interface BaseDiskOptions {
@@ -117,6 +117,17 @@ async function missingPowerCommands(merged: string): Promise<Map<string, string>
   return links;
 }
 
+/** A crashed builder's overlay mount: detach it so its temp dir can go. */
+async function releaseStaleMount(tmp: string): Promise<void> {
+  const merged = path.join(tmp, 'merged');
+  if (!(await isMounted(merged))) return;
+  try {
+    umount(merged, MNT_DETACH);
+  } catch {
+    // still mounted: the sweep leaves this temp dir alone
+  }
+}
+
 const building = new Map<string, Promise<BaseDisk>>();
 
 /** Returns the image's base disk, building it first when it is not cached. */
@@ -138,7 +149,8 @@ async function buildBaseDisk(o: BaseDiskOptions, dest: string): Promise<BaseDisk
     if (!(await exists(d))) throw new InvalidArgumentError(`Layer directory does not exist: ${d}`);
   }
   await fs.mkdir(o.outDir, { recursive: true });
-  const tmp = await fs.mkdtemp(path.join(o.outDir, `.build-${path.basename(dest, '.qcow2').slice(0, 12)}-`));
+  await sweepStaleTemps(o.outDir, releaseStaleMount);
+  const tmp = await fs.mkdtemp(path.join(o.outDir, `.build-${path.basename(dest, '.qcow2').slice(0, 12)}-${process.pid}-`));
   const merged = path.join(tmp, 'merged');
   let mounted = false;
   const unmount = (): void => {

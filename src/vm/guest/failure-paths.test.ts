@@ -9,6 +9,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { AlreadyExistsError, InvalidArgumentError, UnavailableError, type VesselError } from '../../core/errors.js';
+import { spawnSync } from 'node:child_process';
+import { MS, mount } from '../../native/native.js';
 import { createOverlayDisk, ensureBaseDisk } from './base-disk.js';
 import { ensureGuestKernel } from './kernel.js';
 
@@ -90,6 +92,26 @@ test('ensureBaseDisk unmounts and cleans up when mke2fs fails after the mount', 
   assert.deepEqual(readdirSync(out), []);
 });
 
+test('ensureBaseDisk sweeps the mount and temp dir a crashed builder left', async () => {
+  const out = path.join(dir, 'out5');
+  const dead = spawnSync('true').pid;
+  assert.ok(dead);
+  const stale = path.join(out, `.build-eeeeeeeeeeee-${dead}-AbC123`);
+  const merged = path.join(stale, 'merged');
+  mkdirSync(merged, { recursive: true });
+  const second = path.join(dir, 'layer2');
+  mkdirSync(second, { recursive: true });
+  mount('overlay', merged, 'overlay', MS.RDONLY, `lowerdir=${layer}:${second}`);
+  assert.ok(readFileSync('/proc/mounts', 'utf8').includes(merged));
+  // any later build (here one that fails early, after the sweep) cleans up
+  await withoutTools(() =>
+    assert.rejects(ensureBaseDisk({ lowerDirs: [layer], imageId: 'e'.repeat(64), outDir: out, kitDir: kit, cacheDir: dir }), UnavailableError),
+  );
+  assertClean(out);
+  assert.ok(!existsSync(stale));
+  assert.ok(existsSync(path.join(layer, 'etc', 'hostname')), 'the layer itself is untouched');
+});
+
 test('ensureGuestKernel reports apt failures in one line and leaves no temp files', async () => {
   const cache = path.join(dir, 'cache');
   await withoutTools(() => assert.rejects(ensureGuestKernel(cache), oneLine(UnavailableError, /^Cannot resolve linux-image-cloud-amd64/)));
@@ -111,7 +133,6 @@ test('createOverlayDisk refuses an existing file and a size below the base', asy
   const out = path.join(dir, 'out4');
   mkdirSync(out);
   const base = path.join(out, 'base.qcow2');
-  const { spawnSync } = await import('node:child_process');
   assert.equal(spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', base, '64M']).status, 0);
   await assert.rejects(createOverlayDisk(base, path.join(out, 'small.qcow2'), 1024 * 1024), oneLine(InvalidArgumentError, /smaller than the image's base disk/));
   await assert.rejects(createOverlayDisk(base, base), oneLine(AlreadyExistsError, /^Disk already exists/));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isStaticElf, loaderOf, parseLdd } from './host-files.js';
+import { isStaticElf, loaderOf, parseLdd, tempOwnerPid } from './host-files.js';
 
 const LDD = `	linux-vdso.so.1 (0x00007ffd5b9f2000)
 	libudev.so.1 => /lib/x86_64-linux-gnu/libudev.so.1 (0x00007f8f7e96f000)
@@ -26,4 +26,11 @@ test('parseLdd lists libraries and the loader, drops the vDSO, keeps missing one
 test('isStaticElf tells the static busybox from a dynamic program', async () => {
   assert.equal(await isStaticElf('/bin/busybox'), true);
   assert.equal(await isStaticElf(process.execPath), false);
+});
+
+test('tempOwnerPid reads the pid from mkdtemp names made with one', () => {
+  assert.equal(tempOwnerPid('kernel-1234-Ab12Cd'), 1234);
+  assert.equal(tempOwnerPid('.build-0123456789ab-77-xYz123'), 77);
+  assert.equal(tempOwnerPid('kernel-Ab12Cd'), null);
+  assert.equal(tempOwnerPid('0123456789abcdef.qcow2'), null);
 });

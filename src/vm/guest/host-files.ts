@@ -130,11 +130,62 @@ export async function publish(tmp: string, dest: string): Promise<string> {
   return dest;
 }
 
-/** A fresh temp directory under `<cacheDir>/vm/tmp` (same file system as the cache, for rename). */
+/**
+ * A fresh temp directory under `<cacheDir>/vm/tmp` (same file system as the
+ * cache, for rename). Its name carries our pid, so leftovers of a crashed
+ * process are swept by the next caller.
+ */
 export async function cacheTemp(cacheDir: string, prefix: string): Promise<string> {
   const dir = path.join(cacheDir, 'vm', 'tmp');
   await fs.mkdir(dir, { recursive: true });
-  return fs.mkdtemp(path.join(dir, `${prefix}-`));
+  await sweepStaleTemps(dir);
+  return fs.mkdtemp(path.join(dir, `${prefix}-${process.pid}-`));
+}
+
+/** The pid in a temp name made by cacheTemp or the base-disk builder (`<prefix>-<pid>-XXXXXX`), or null (pure). */
+export function tempOwnerPid(name: string): number | null {
+  const m = /-([1-9][0-9]{0,9})-[A-Za-z0-9]{6}$/.exec(name);
+  return m?.[1] ? Number(m[1]) : null;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Mount points at or below `p` (from /proc/mounts). */
+export async function mountsUnder(p: string): Promise<string[]> {
+  const mounts = await fs.readFile('/proc/mounts', 'utf8').catch(() => '');
+  // /proc/mounts escapes spaces and the like as octal; our temp paths have none
+  return mounts
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m === p || m.startsWith(`${p}/`));
+}
+
+/** True when `p` is a mount point. */
+export async function isMounted(p: string): Promise<boolean> {
+  return (await mountsUnder(p)).includes(p);
+}
+
+/**
+ * Removes temp entries of `dir` whose owning process is gone. `beforeRemove`
+ * may release what they hold (a mount); an entry still mounted afterwards
+ * is left alone rather than recursed into.
+ */
+export async function sweepStaleTemps(dir: string, beforeRemove?: (p: string) => Promise<void>): Promise<void> {
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    const pid = tempOwnerPid(name);
+    if (pid === null || pid === process.pid || pidAlive(pid)) continue;
+    const p = path.join(dir, name);
+    await beforeRemove?.(p);
+    if ((await mountsUnder(p)).length > 0) continue;
+    await fs.rm(p, { recursive: true, force: true }).catch(() => undefined);
+  }
 }
 
 export async function exists(p: string): Promise<boolean> {

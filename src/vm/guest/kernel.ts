@@ -4,6 +4,7 @@
  * Once one is cached no network is used again; remove the directory to
  * pick up a newer kernel.
  */
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CommandError, run } from '../../core/exec.js';
@@ -101,7 +102,6 @@ export async function ensureGuestKernel(cacheDir: string, progress?: (line: stri
 export async function readModule(file: string): Promise<Buffer> {
   const tool = file.endsWith('.xz') ? 'xz' : file.endsWith('.zst') ? 'zstd' : file.endsWith('.gz') ? 'gzip' : null;
   if (!tool) return fs.readFile(file);
-  const { spawn } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(tool, ['-dc', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
