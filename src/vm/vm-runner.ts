@@ -286,7 +286,7 @@ export class VmRunner {
   /** A guest-agent connection to a running VM (waits for the agent to answer). */
   async agent(vm: VmRecord, timeoutMs = 120_000): Promise<QgaClient> {
     if (!this.#live.has(vm.id)) throw new ConflictError(`VM ${vm.name} is not running`);
-    const qga = await QgaClient.connect(this.m.files(vm).qga);
+    const qga = new QgaClient(this.m.files(vm).qga);
     try {
       await qga.waitReady(timeoutMs);
     } catch (e) {

@@ -176,7 +176,9 @@ const exec: Command = {
   ],
   minArgs: 2,
   async run(ctx, args) {
-    const [name, ...cmd] = args.positionals;
+    const [name, ...rest] = args.positionals;
+    const cmd = rest[0] === '--' ? rest.slice(1) : rest;
+    if (!cmd.length) throw new InvalidArgumentError('No command given: vessel vm exec VM COMMAND [ARG...]');
     const t = args.str('timeout');
     const r = await connect(ctx).json<{ ExitCode: number; Stdout: string; Stderr: string }>('POST', `/vessel/vms/${enc(name!)}/exec`, {
       body: { Cmd: cmd, Env: args.list('env'), ...(t ? { TimeoutMs: Number(t) * 1000 } : {}) },

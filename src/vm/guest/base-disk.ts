@@ -134,7 +134,8 @@ const building = new Map<string, Promise<BaseDisk>>();
 export async function ensureBaseDisk(o: BaseDiskOptions): Promise<BaseDisk> {
   const hex = imageIdHex(o.imageId);
   if (o.lowerDirs.length === 0) throw new InvalidArgumentError(`Image ${hex.slice(0, 12)} has no layers`);
-  const dest = path.join(o.outDir, `${hex}.qcow2`);
+  // Keyed by the kit too: a new guest kit (init, agent) gives new base disks; VMs on an older one keep it as their backing file.
+  const dest = path.join(o.outDir, `${hex}-${path.basename(o.kitDir).slice(0, 16)}.qcow2`);
   if (await exists(dest)) return { path: dest, virtualSize: await diskVirtualSize(dest) };
   let p = building.get(dest);
   if (!p) {

@@ -115,7 +115,18 @@ fi
 v() { [ "$1" = - ] || echo "$1"; }
 vessel_set_hostname "$(v "$1")" || exit 1
 vessel_set_machine_id "$(v "$2")" || exit 1
-if [ -n "$(v "$3")" ]; then vessel_set_nic "$3" "$(v "$4")" "$(v "$5")" || exit 1; fi
+if [ -n "$(v "$3")" ]; then
+  # A clone resumes with its source's MAC in memory: give the first NIC the new one.
+  if ! vessel_iface "$3" >/dev/null; then
+    for d in /sys/class/net/*; do
+      n=\${d##*/}
+      [ "$n" = lo ] && continue
+      ip link set dev "$n" down && ip link set dev "$n" address "$3" && ip link set dev "$n" up || exit 1
+      break
+    done
+  fi
+  vessel_set_nic "$3" "$(v "$4")" "$(v "$5")" || exit 1
+fi
 vessel_set_dns "$(v "\${6:-}")" || exit 1
 exit 0
 `;

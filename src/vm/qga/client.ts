@@ -87,7 +87,13 @@ export class QgaClient {
   /** Connect and synchronise; fails if the agent does not answer within `timeoutMs`. */
   static async connect(socketPath: string, options: QgaOptions & { timeoutMs?: number } = {}): Promise<QgaClient> {
     const c = new QgaClient(socketPath, options);
-    await c.waitReady(options.timeoutMs ?? 5000);
+    try {
+      await c.waitReady(options.timeoutMs ?? 5000);
+    } catch (e) {
+      // QEMU's chardev serves one client at a time: a leaked connection would lock everyone else out.
+      c.close();
+      throw e;
+    }
     return c;
   }
 
