@@ -5,7 +5,8 @@
  *
  * Two images: a busybox tree (fast, always built here) shut down through
  * qemu-ga's guest-shutdown, and a Debian minbase root file system
- * (mmdebstrap, cached in /var/tmp/vessel-test-cache) shut down through the
+ * (`vessel image bootstrap debian:bookworm` into a real ImageStore; the
+ * mmdebstrap tar is cached in /var/tmp/vessel-test-cache) shut down through the
  * ACPI power button. Missing tools fail the test; nothing is skipped.
  */
 import { test, before, after } from 'node:test';
@@ -22,9 +23,11 @@ import { createOverlayDisk, diskVirtualSize, ensureBaseDisk } from '../../src/vm
 import { guestKernelCmdline, type GuestIdentity } from '../../src/vm/guest/cmdline.js';
 import { GUEST_AGENT_PORT } from '../../src/vm/guest/kit-scripts.js';
 import { mknod, S_IFCHR, setxattr } from '../../src/native/native.js';
+import { ImageStore } from '../../src/image/image-store.js';
+import { bootstrapImage } from '../../src/image/bootstrap.js';
+import { openDb } from '../../src/store/db.js';
 
 const CACHE = '/var/tmp/vessel-test-cache';
-const DEBIAN_TAR = path.join(CACHE, 'rootfs', 'debian-bookworm.tar');
 const MiB = 1024 * 1024;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -48,7 +51,7 @@ function sh(cmd: string, args: string[]): string {
 
 before(async () => {
   assert.equal(process.getuid?.(), 0, 'this test needs root (overlay mounts, network namespaces)');
-  for (const t of ['qemu-system-x86_64', 'qemu-img', 'mke2fs', 'cpio', 'apt-get', 'dpkg-deb', 'ip', 'ldd', 'tar']) need(t);
+  for (const t of ['qemu-system-x86_64', 'qemu-img', 'mke2fs', 'cpio', 'apt-get', 'dpkg-deb', 'ip', 'ldd', 'tar', 'mmdebstrap']) need(t);
   mkdirSync(CACHE, { recursive: true });
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'vessel-vmboot-'));
   let t = Date.now();
@@ -92,24 +95,6 @@ function busyboxLayer(dir: string): void {
   writeFileSync(path.join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(path.join(dir, 'etc/group'), 'root:x:0:\ntty:x:5:\n');
   writeFileSync(path.join(dir, 'etc/hostname'), 'busybox\n');
-}
-
-/** The Debian minbase tree from the shared test cache, made with mmdebstrap when absent. */
-function debianLayer(dir: string): void {
-  if (!existsSync(DEBIAN_TAR)) {
-    need('mmdebstrap');
-    mkdirSync(path.dirname(DEBIAN_TAR), { recursive: true });
-    const tmp = `${DEBIAN_TAR}.${process.pid}.tmp`;
-    try {
-      sh('mmdebstrap', ['--variant=minbase', '--mode=root', '--format=tar', '--quiet', '--skip=output/dev', 'bookworm', tmp]);
-      // rename: other test files may read the same cache path concurrently
-      sh('mv', ['-f', tmp, DEBIAN_TAR]);
-    } finally {
-      rmSync(tmp, { force: true });
-    }
-  }
-  mkdirSync(dir, { recursive: true });
-  sh('tar', ['--numeric-owner', '-xpf', DEBIAN_TAR, '-C', dir]);
 }
 
 /** Newline-JSON client for the guest agent (or QMP) on a unix socket. */
@@ -374,9 +359,13 @@ async function setupHostSide(ifname: string): Promise<void> {
   sh('ip', ['-n', netns, 'link', 'set', ifname, 'up']);
 }
 
-async function imageDisk(name: string, layers: string[], extra: number): Promise<{ disk: string; size: number }> {
+async function imageDisk(name: string, layers: string[], extra: number, imageId = `sha256:${Buffer.from(name).toString('hex').padEnd(64, '0')}`): Promise<{ disk: string; size: number }> {
   const t = Date.now();
-  const base = await ensureBaseDisk({ lowerDirs: layers, imageId: `sha256:${Buffer.from(name).toString('hex').padEnd(64, '0')}`, outDir: path.join(work, 'disks'), kitDir, cacheDir: CACHE });
+  const base = await ensureBaseDisk({ lowerDirs: layers, imageId, outDir: path.join(work, 'disks'), kitDir, cacheDir: CACHE });
+  assert.equal(base.path, path.join(work, 'disks', `${imageId.replace('sha256:', '')}.qcow2`));
+  const again = Date.now();
+  assert.deepEqual(await ensureBaseDisk({ lowerDirs: layers, imageId, outDir: path.join(work, 'disks'), kitDir, cacheDir: CACHE }), base);
+  assert.ok(Date.now() - again < 2000, 'a cached base disk is not rebuilt');
   console.log(`# ${name}: base disk ${base.virtualSize / MiB} MiB in ${Date.now() - t} ms`);
   assert.equal(await diskVirtualSize(base.path), base.virtualSize);
   const disk = path.join(work, `${name}.qcow2`);
@@ -432,9 +421,21 @@ test('a busybox image boots, runs guest-exec and powers off through guest-shutdo
 });
 
 test('a Debian minbase image boots and powers off on the ACPI power button', async () => {
-  const layer = path.join(work, 'debian-layer');
-  debianLayer(layer);
-  const { disk, size } = await imageDisk('deb', [layer], 128 * MiB);
+  // a real image store entry: bootstrap's debian:bookworm (mmdebstrap
+  // minbase, tar cached in the shared test cache) imported as layers
+  const db = openDb(path.join(work, 'images.db'));
+  let disk: string;
+  let size: number;
+  try {
+    const store = new ImageStore(path.join(work, 'images'), db);
+    await store.init();
+    const t = Date.now();
+    const image = await bootstrapImage(store, 'debian:bookworm', { cacheDir: CACHE });
+    console.log(`# deb: image import ${Date.now() - t} ms`);
+    ({ disk, size } = await imageDisk('deb', store.lowerDirs(image), 128 * MiB, image.id));
+  } finally {
+    db.close();
+  }
   const id = identity('debguest', '52:54:00:77:00:06', '10.89.77.6');
   const b = await boot('deb', disk, id);
   try {
