@@ -407,6 +407,17 @@ test('a busybox image boots, runs guest-exec and powers off through guest-shutdo
     assert.equal(motd.out, 'vessel test image\n');
     const ls = await guestExec(b.ga, 'ls', ['/srv', '/opt']);
     assert.equal(ls.out, '/opt:\nnew\n\n/srv:\nkeep\n');
+    // the console shell is respawned when it dies (init's respawn loop, also
+    // named init, keeps running)
+    const banner = /console: shell on ttyS0/g;
+    const before = readFileSync(b.serialLog, 'utf8').match(banner)?.length ?? 0;
+    const kill = await guestExec(b.ga, '/.vessel/bin/sh', ['-c', 'for p in /proc/[0-9]*; do [ "$(readlink $p/fd/0)" = /dev/ttyS0 ] && [ "$(cat $p/comm)" != init ] && kill -KILL ${p#/proc/} && echo killed; done']);
+    assert.match(kill.out, /killed/);
+    const deadline = Date.now() + 10_000;
+    while ((readFileSync(b.serialLog, 'utf8').match(banner)?.length ?? 0) <= before) {
+      assert.ok(Date.now() < deadline, 'the console shell was not respawned');
+      await sleep(200);
+    }
     b.ga.send({ execute: 'guest-shutdown' });
     const code = await waitExit(b, 30_000);
     assert.equal(code, 0, `QEMU exit code; stderr: ${b.stderr()}`);
