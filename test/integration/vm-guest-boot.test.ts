@@ -397,6 +397,13 @@ test('a busybox image boots, runs guest-exec and powers off through guest-shutdo
   mkdirSync(path.join(top, 'opt'));
   setxattr(path.join(top, 'opt'), 'trusted.overlay.opaque', 'y');
   writeFileSync(path.join(top, 'opt', 'new'), 'new');
+  // an image with power commands of its own: a link to a failing "systemctl"
+  // and a plain file; init must take both over (guest-shutdown below relies on it)
+  mkdirSync(path.join(top, 'bin'));
+  mkdirSync(path.join(top, 'sbin'));
+  writeFileSync(path.join(top, 'bin', 'fakectl'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+  symlinkSync('../bin/fakectl', path.join(top, 'sbin', 'shutdown'));
+  writeFileSync(path.join(top, 'sbin', 'halt'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
   const { disk, size } = await imageDisk('bb', [top, layer], 256 * MiB);
   const id = identity('bbguest', '52:54:00:77:00:05', '10.89.77.5');
   const b = await boot('bb', disk, id);
@@ -407,6 +414,8 @@ test('a busybox image boots, runs guest-exec and powers off through guest-shutdo
     assert.equal(motd.out, 'vessel test image\n');
     const ls = await guestExec(b.ga, 'ls', ['/srv', '/opt']);
     assert.equal(ls.out, '/opt:\nnew\n\n/srv:\nkeep\n');
+    const takeover = await guestExec(b.ga, '/.vessel/bin/sh', ['-c', 'readlink /sbin/shutdown; cat /bin/fakectl; cmp /sbin/halt /.vessel/bin/halt && echo halt-covered']);
+    assert.equal(takeover.out, '/.vessel/bin/shutdown\n#!/bin/sh\nexit 1\nhalt-covered\n');
     // the console shell is respawned when it dies (init's respawn loop, also
     // named init, keeps running)
     const banner = /console: shell on ttyS0/g;
