@@ -14,7 +14,7 @@ import path from 'node:path';
 import { CommandError, run } from '../../core/exec.js';
 import { AlreadyExistsError, InternalError, InvalidArgumentError, UnavailableError } from '../../core/errors.js';
 import { MNT_DETACH, MS, mount, umount } from '../../native/native.js';
-import { exists, isMounted, sweepStaleTemps } from './host-files.js';
+import { exists, isMounted, mountsUnder, sweepStaleTemps } from './host-files.js';
 import { resolveGuestPath } from './root-path.js';
 
 export interface BaseDiskOptions {
@@ -217,9 +217,12 @@ async function buildBaseDisk(o: BaseDiskOptions, dest: string): Promise<BaseDisk
   } finally {
     try {
       unmount();
-    } finally {
-      await fs.rm(tmp, { recursive: true, force: true });
+    } catch {
+      // left mounted (busy even for a lazy unmount): keep the temp dir below
     }
+    // Never recurse into a mount; and a cleanup failure must not replace the
+    // error that brought us here.
+    if ((await mountsUnder(tmp)).length === 0) await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 

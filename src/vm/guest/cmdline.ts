@@ -17,7 +17,7 @@
  * Dotted parameters are never passed to init as arguments or environment, so
  * they cannot collide with the image's own init conventions.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, readSync } from 'node:fs';
 import { InvalidArgumentError } from '../../core/errors.js';
 
 export interface GuestNic {
@@ -140,9 +140,27 @@ export function parseDmesgTscKhz(dmesg: string): number | null {
   return khz;
 }
 
+/** The kernel log records still in the ring buffer (/dev/kmsg, non-blocking), or '' when unreadable. */
+function readKmsg(): string {
+  let fd: number | undefined;
+  const out: string[] = [];
+  try {
+    fd = openSync('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK);
+    const buf = Buffer.alloc(8192);
+    // One record per read; EAGAIN ends the buffer. Bounded in case of a log storm.
+    for (let i = 0; i < 100_000; i++) out.push(buf.subarray(0, readSync(fd, buf)).toString());
+  } catch {
+    // EAGAIN (end), EPERM or ENOENT
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return out.join('\n');
+}
+
 /**
- * The host's TSC frequency in kHz, or null when unknown: the boot log saved in
- * /var/log/dmesg when there is one (the kernel's own measurement), otherwise
+ * The host's TSC frequency in kHz, or null when unknown. The kernel's own
+ * measurement is preferred: the boot log saved in /var/log/dmesg, else the
+ * ring buffer (only while it still holds the boot messages); otherwise
  * /proc/cpuinfo.
  */
 export function hostTscKhz(): number | null {
@@ -152,6 +170,8 @@ export function hostTscKhz(): number | null {
   } catch {
     // no saved boot log: fall through
   }
+  const fromKmsg = parseDmesgTscKhz(readKmsg());
+  if (fromKmsg) return fromKmsg;
   try {
     return parseCpuinfoTscKhz(readFileSync('/proc/cpuinfo', 'utf8'));
   } catch {

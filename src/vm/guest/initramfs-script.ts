@@ -25,9 +25,13 @@ fail() {
   poweroff -f
 }
 param() {
+  set -f
+  v=""
   for a in $(cat /proc/cmdline); do
-    case "$a" in "$1="*) echo "\${a#*=}"; return ;; esac
+    case "$a" in "$1="*) v="\${a#*=}" ;; esac
   done
+  set +f
+  echo "$v"
 }
 
 while read -r m; do

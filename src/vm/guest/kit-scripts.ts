@@ -33,10 +33,16 @@ export const KIT_COMMANDS = ['shutdown', 'poweroff', 'halt', 'reboot', 'reidenti
 
 /** Shared functions, sourced by init and reidentify. */
 export const IDENTITY_SH = `# Vessel guest identity helpers (sourced).
+# vessel_param NAME: the value of NAME= on the kernel command line (the last
+# one wins); globbing is off while splitting it.
 vessel_param() {
+  set -f
+  v=""
   for a in $(cat /proc/cmdline); do
-    case "$a" in "$1="*) echo "\${a#*=}"; return ;; esac
+    case "$a" in "$1="*) v="\${a#*=}" ;; esac
   done
+  set +f
+  echo "$v"
 }
 
 vessel_set_hostname() {
@@ -191,13 +197,21 @@ ln -sf /proc/mounts /etc/mtab 2>/dev/null
 mkdir -p /run/vessel /var/log 2>/dev/null
 
 # Images with an init system of their own carry a shutdown that talks to it;
-# ours must win while our init is PID 1.
+# ours must win while our init is PID 1. A link (systemd's → systemctl) is
+# repointed on this VM's disk, never the shared program behind it; a plain
+# file is covered by a bind mount for this boot. Busybox links already
+# signal PID 1.
 for c in shutdown poweroff halt reboot; do
   for d in /sbin /usr/sbin /bin /usr/bin; do
     f="$d/$c"
     [ -e "$f" ] || continue
     t=$(readlink -f "$f")
-    case "$t" in /.vessel/*|*/busybox) ;; *) mount --bind "/.vessel/bin/$c" "$t" 2>/dev/null ;; esac
+    case "$t" in /.vessel/*) continue ;; esac
+    if [ -L "$f" ]; then
+      case "$t" in */busybox) ;; *) ln -sfn "/.vessel/bin/$c" "$f" ;; esac
+    else
+      mount --bind "/.vessel/bin/$c" "$f" 2>/dev/null
+    fi
   done
 done
 
