@@ -482,7 +482,18 @@ export class BenchDaemon {
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
       const ids = (await this.cli(['ps', '-aq'], { timeoutMs: 30_000 }).catch(() => null))?.stdout.split('\n').filter(Boolean) ?? [];
       if (ids.length) await this.cli(['rm', '-f', ...ids], { timeoutMs: 300_000 }).catch(() => null);
+      const vms = (await this.cli(['vm', 'ls', '-q'], { timeoutMs: 30_000 }).catch(() => null))?.stdout.split('\n').filter(Boolean) ?? [];
+      if (vms.length) await this.cli(['vm', 'rm', '-f', ...vms], { timeoutMs: 120_000 }).catch(() => null);
       await this.stop();
+    }
+    // QEMU processes of VMs this daemon started (they outlive it by design).
+    for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if ((cmd.split('\0')[0] ?? '').includes('qemu-system') && cmd.includes(this.stateRoot)) process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     for (const pid of this.conmonPids()) {
       try {
