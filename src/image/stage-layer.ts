@@ -63,7 +63,9 @@ async function unpackZstd(file: string, digest: string, dest: string, expectedDi
   try {
     result = await unpackLayer(child.stdout, dest, { expectedDiffId });
   } catch (e) {
-    const failedFirst = child.exitCode !== null && child.exitCode !== 0; // zstd's own error explains the broken tar
+    // When zstd failed (a truncated or corrupt blob), its own message explains the broken tar: give it a moment to exit.
+    await Promise.race([exited.catch(() => 255), new Promise((r) => setTimeout(r, 2000))]);
+    const failedFirst = child.exitCode !== null && child.exitCode !== 0;
     child.kill();
     const spawnError = await exited.then(() => null, (err: unknown) => err);
     if (spawnError) throw spawnError;

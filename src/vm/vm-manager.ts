@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import type { ImageStore } from '../image/image-store.js';
 import type { NetworkManager } from '../network/network-manager.js';
@@ -45,6 +45,13 @@ export interface VmManagerOptions {
 }
 
 const MIN_MEMORY = 64 * 1024 ** 2;
+
+/** Fails with one line when the QEMU binary is not installed (checked before any work). */
+export function requireQemu(): void {
+  const bin = process.env.VESSEL_QEMU || 'qemu-system-x86_64';
+  const found = bin.includes('/') ? existsSync(bin) : (process.env.PATH ?? '').split(':').some((d) => d && existsSync(path.join(d, bin)));
+  if (!found) throw new FailedPreconditionError(`QEMU is missing: ${bin} not found (install qemu-system-x86)`);
+}
 
 export function randomMac(): string {
   const b = randomBytes(3);
@@ -116,6 +123,7 @@ export class VmManager {
 
   async create(req: VmCreateRequest, progress?: (line: string) => void): Promise<VmRecord> {
     this.validate(req);
+    requireQemu();
     for (const n of req.networks ?? []) this.options.networks.get(n.network);
     const image = req.image ? this.options.images.resolve(req.image) : null;
     const id = randomBytes(32).toString('hex');

@@ -26,6 +26,8 @@ export interface CliResult {
 export interface DaemonOptions {
   runtime?: string;
   extraArgs?: string[];
+  /** Extra environment for vesseld (e.g. VESSEL_QEMU, VESSEL_CACHE_DIR). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class TestDaemon {
@@ -71,7 +73,7 @@ export class TestDaemon {
     args.push(...(this.options.extraArgs ?? []));
     const proc = spawn(VESSELD, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, VESSEL_CACHE_DIR: SHARED_CACHE },
+      env: { ...process.env, VESSEL_CACHE_DIR: SHARED_CACHE, ...this.options.env },
       cwd: this.workDir,
       detached: true,
     });

@@ -370,7 +370,7 @@ async function setupHostSide(ifname: string): Promise<void> {
 async function imageDisk(name: string, layers: string[], extra: number, imageId = `sha256:${Buffer.from(name).toString('hex').padEnd(64, '0')}`): Promise<{ disk: string; size: number; baseSize: number }> {
   const t = Date.now();
   const base = await ensureBaseDisk({ lowerDirs: layers, imageId, outDir: path.join(work, 'disks'), kitDir, cacheDir: CACHE });
-  assert.equal(base.path, path.join(work, 'disks', `${imageId.replace('sha256:', '')}.qcow2`));
+  assert.equal(base.path, path.join(work, 'disks', `${imageId.replace('sha256:', '')}-${path.basename(kitDir).slice(0, 16)}.qcow2`));
   const again = Date.now();
   assert.deepEqual(await ensureBaseDisk({ lowerDirs: layers, imageId, outDir: path.join(work, 'disks'), kitDir, cacheDir: CACHE }), base);
   assert.ok(Date.now() - again < 2000, 'a cached base disk is not rebuilt');

@@ -64,6 +64,61 @@ describe('virtual machines', { timeout: 1_800_000 }, () => {
     assert.deepEqual(tapsOf(d), []);
   });
 
+  it('creates VMs from a YAML file and from libvirt domain XML', async () => {
+    const yml = path.join(tmp, 'vm.yaml');
+    writeFileSync(yml, 'name: y1\nimage: debian:bookworm\nvcpus: 1\nmemory: 384m\ncpuWeight: 300\n');
+    await d.ok(['vm', 'create', '-f', yml], { timeoutMs: 900_000 });
+    const y = await vmInspect(d, 'y1');
+    assert.equal(y.Config.memory, 384 * 1024 ** 2);
+    assert.equal(y.Config.cpuWeight, 300);
+    const data = path.join(tmp, 'data.qcow2');
+    assert.equal(spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', data, '64M']).status, 0);
+    const xml = path.join(tmp, 'x1.xml');
+    writeFileSync(xml, `<domain type='kvm'>
+  <name>x1</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <cpu mode='host-passthrough'><topology sockets='1' cores='1' threads='1'/></cpu>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${data}'/><target dev='vdb' bus='virtio'/></disk>
+    <interface type='bridge'><source bridge='${d.network.bridge}'/><mac address='52:54:00:aa:bb:cc'/><model type='virtio'/></interface>
+  </devices>
+</domain>`);
+    assertOneLineError(await d.cli(['vm', 'create', '--from-libvirt', xml]), 'libvirt without --image', /--image/);
+    await d.ok(['vm', 'create', '--from-libvirt', xml, '--image', 'debian:bookworm'], { timeoutMs: 900_000 });
+    const x = await vmInspect(d, 'x1');
+    assert.equal(x.Config.memory, 256 * 1024 ** 2);
+    assert.equal(x.Networks[0].network, 'bridge');
+    assert.equal(x.Networks[0].mac, '52:54:00:aa:bb:cc');
+    assert.ok(x.Disks.some((k: any) => k.Path === data), 'the domain disk is attached');
+    await d.ok(['vm', 'rm', 'y1', 'x1']);
+    assert.ok(existsSync(data), 'vm rm keeps an attached disk file the VM does not own');
+  });
+
+  it('a missing QEMU or guest kernel is one clear line, and nothing is left behind', async () => {
+    const noQemu = new TestDaemon({ env: { VESSEL_QEMU: '/nonexistent/qemu-system-x86_64' } });
+    const emptyCache = mkdtempSync(path.join(os.tmpdir(), 'vessel-vmcache-'));
+    const noKernel = new TestDaemon({ env: { VESSEL_CACHE_DIR: emptyCache, VESSEL_GUEST_KERNEL_PACKAGE: 'linux-image-vessel-no-such-kernel' } });
+    try {
+      await noQemu.start();
+      assertOneLineError(await noQemu.cli(['vm', 'create', 'q1', '--image', 'busybox']), 'create without QEMU', /QEMU is missing/);
+      await noKernel.start();
+      await noKernel.ok(['image', 'bootstrap', 'busybox', '--quiet'], { timeoutMs: 300_000 });
+      await noKernel.ok(['vm', 'create', 'k1', '--image', 'busybox'], { timeoutMs: 300_000 });
+      assertOneLineError(await noKernel.cli(['vm', 'start', 'k1'], { timeoutMs: 300_000 }), 'start without a kernel', /linux-image-vessel-no-such-kernel/);
+      assert.equal(JSON.parse(await noKernel.ok(['vm', 'ls', '--format', 'json']))[0]?.Status, 'created');
+      assert.deepEqual(tapsOf(noKernel), []);
+      assert.equal(noKernel.qemuPids().length, 0);
+      await noKernel.ok(['vm', 'rm', 'k1']);
+      assert.deepEqual(readdirSync(path.join(noKernel.stateRoot, 'vms')), []);
+      assert.deepEqual(noKernel.leftovers().cgroups, []);
+    } finally {
+      await noQemu.destroy();
+      await noKernel.destroy();
+      rmSync(emptyCache, { recursive: true, force: true });
+    }
+  });
+
   it('boots debian:bookworm, runs commands through the agent, shows a console and stops cleanly', async () => {
     await d.ok(['vm', 'create', 't1', '--image', 'debian:bookworm', '--memory', '512m'], { timeoutMs: 900_000 });
     await d.ok(['vm', 'start', 't1'], { timeoutMs: 300_000 });
@@ -178,5 +233,8 @@ describe('virtual machines', { timeout: 1_800_000 }, () => {
     await d.ok(['vm', 'rm', 's1', 's1c'], { timeoutMs: 120_000 });
     assert.deepEqual(tapsOf(d), []);
     assert.equal(d.qemuPids().length, 0);
+    assert.deepEqual(d.leftovers().cgroups.filter((c) => /vm-/.test(c)), [], 'no VM cgroups left');
+    const remaining = JSON.parse(await d.ok(['vm', 'ls', '--format', 'json'])).map((v: any) => v.Id.slice(0, 12)).sort();
+    assert.deepEqual(readdirSync(path.join(d.stateRoot, 'vms')).sort(), remaining, 'removed VMs leave no directory (disks, sockets)');
   });
 });

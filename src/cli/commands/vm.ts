@@ -3,6 +3,7 @@
  * The interactive console lives in vm-console.ts.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { jsonLines } from '../../client/client.js';
 import { InternalError, InvalidArgumentError } from '../../core/errors.js';
 import { parseSize as parseSizeStrict } from '../../vm/spec-file.js';
@@ -25,10 +26,34 @@ interface VmSummary {
 
 const enc = encodeURIComponent;
 
-async function readSpec(file: string, kind: 'yaml' | 'libvirt'): Promise<Record<string, unknown>> {
-  const text = readFileSync(file === '-' ? 0 : file, 'utf8');
-  const spec = await import('../../vm/spec-file.js');
-  return (kind === 'yaml' ? spec.parseVmYaml(text) : spec.parseLibvirtDomain(text)) as unknown as Record<string, unknown>;
+/** `-f vm.yaml`: the file's fields are the create request's. */
+async function readYaml(file: string): Promise<Record<string, unknown>> {
+  const { parseVmYaml } = await import('../../vm/spec-file.js');
+  return parseVmYaml(readFileSync(file === '-' ? 0 : file, 'utf8')) as unknown as Record<string, unknown>;
+}
+
+/**
+ * `--from-libvirt domain.xml`: name, memory, vCPUs and topology map directly;
+ * `<interface type='bridge'>` joins the Vessel network on that bridge; each
+ * `<disk type='file'>` qcow2 is attached as a data disk (used in place, as
+ * libvirt would). The root filesystem comes from `--image`.
+ */
+async function readLibvirt(ctx: Parameters<Command['run']>[0], file: string): Promise<{ body: Record<string, unknown>; disks: Array<{ name: string; file: string }> }> {
+  const { parseLibvirtDomain } = await import('../../vm/spec-file.js');
+  const dom = parseLibvirtDomain(readFileSync(file === '-' ? 0 : file, 'utf8'));
+  const nets = await connect(ctx).json<Array<{ Name: string; Options?: Record<string, string> }>>('GET', '/networks');
+  const networks = dom.interfaces.map((i) => {
+    const n = nets.find((x) => x.Options?.['com.docker.network.bridge.name'] === i.bridge || x.Name === i.bridge);
+    if (!n) throw new InvalidArgumentError(`libvirt XML: no Vessel network uses bridge ${i.bridge} (see vessel network ls)`);
+    return { network: n.Name, ...(i.mac ? { mac: i.mac } : {}) };
+  });
+  const disks = dom.disks.map((d) => {
+    if (d.format !== 'qcow2') throw new InvalidArgumentError(`libvirt XML: disk ${d.path} is ${d.format}; only qcow2 disks are supported`);
+    return { name: d.target, file: resolve(d.path) };
+  });
+  const body: Record<string, unknown> = { name: dom.name, memory: dom.memory, vcpus: dom.vcpus, ...(dom.topology ? { topology: dom.topology } : {}) };
+  if (networks.length) body.networks = networks;
+  return { body, disks };
 }
 
 const create: Command = {
@@ -52,10 +77,12 @@ const create: Command = {
   maxArgs: 1,
   async run(ctx, args) {
     let body: Record<string, unknown> = {};
+    let disks: Array<{ name: string; file: string }> = [];
     const file = args.str('file');
     const xml = args.str('from-libvirt');
-    if (file) body = await readSpec(file, 'yaml');
-    if (xml) body = await readSpec(xml, 'libvirt');
+    if (file) body = await readYaml(file);
+    if (xml) ({ body, disks } = await readLibvirt(ctx, xml));
+    if (xml && !args.str('image')) throw new InvalidArgumentError('--from-libvirt needs --image for the root filesystem (the domain\'s disks are attached as data disks)');
     const name = args.positionals[0];
     if (name) body.name = name;
     if (!body.name) throw new InvalidArgumentError('A VM name is needed: vessel vm create NAME --image IMAGE');
@@ -88,6 +115,7 @@ const create: Command = {
       if (value.aux) vm = value.aux;
     }
     if (!vm) throw new InternalError('The daemon ended the create without a result');
+    for (const d of disks) await connect(ctx).call('POST', `/vessel/vms/${enc(vm.Id)}/disks`, { body: { Name: d.name, File: d.file } });
     await out(`${vm.Id}\n`);
     return 0;
   },
@@ -313,7 +341,7 @@ const diskAttach: Command = {
   maxArgs: 2,
   async run(ctx, args) {
     const [vm, file] = args.positionals as [string, string];
-    const { resolve, basename } = await import('node:path');
+    const { basename } = await import('node:path');
     const name = args.str('name') ?? basename(file).replace(/\.qcow2$/, '').toLowerCase().replace(/[^a-z0-9_-]/g, '-');
     await connect(ctx).call('POST', `/vessel/vms/${enc(vm)}/disks`, { body: { Name: name, File: resolve(file) } });
     return 0;

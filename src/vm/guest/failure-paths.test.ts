@@ -114,7 +114,7 @@ test('ensureBaseDisk sweeps the mount and temp dir a crashed builder left', asyn
 
 test('ensureGuestKernel reports apt failures in one line and leaves no temp files', async () => {
   const cache = path.join(dir, 'cache');
-  await withoutTools(() => assert.rejects(ensureGuestKernel(cache), oneLine(UnavailableError, /^Cannot resolve linux-image-cloud-amd64/)));
+  await withoutTools(() => assert.rejects(ensureGuestKernel(cache), oneLine(UnavailableError, /^Cannot find the guest kernel package linux-image-cloud-amd64/)));
   // apt-cache answers, the download fails (no apt-get): after the temp dir exists
   const fake = path.join(dir, 'empty-bin', 'apt-cache');
   writeFileSync(fake, '#!/bin/sh\necho linux-image-cloud-amd64\necho "  Depends: linux-image-6.1.0-99-cloud-amd64"\n', { mode: 0o755 });

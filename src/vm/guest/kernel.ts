@@ -71,9 +71,11 @@ async function apt(args: string[], what: string, cwd?: string): Promise<string> 
 export async function ensureGuestKernel(cacheDir: string, progress?: (line: string) => void): Promise<GuestKernel> {
   const cached = await cachedGuestKernel(cacheDir);
   if (cached) return cached;
-  const deps = await apt(['apt-cache', 'depends', KERNEL_METAPACKAGE], `resolve ${KERNEL_METAPACKAGE} (is the apt index up to date?)`);
+  // VESSEL_GUEST_KERNEL_PACKAGE picks another Debian kernel metapackage (e.g. linux-image-amd64).
+  const meta = process.env.VESSEL_GUEST_KERNEL_PACKAGE || KERNEL_METAPACKAGE;
+  const deps = await apt(['apt-cache', 'depends', meta], `find the guest kernel package ${meta} (is the apt index up to date?)`);
   const pkg = parseKernelDepends(deps);
-  if (!pkg) throw new UnavailableError(`Cannot resolve ${KERNEL_METAPACKAGE}: apt-cache depends names no kernel image`);
+  if (!pkg) throw new UnavailableError(`Cannot resolve ${meta}: apt-cache depends names no kernel image`);
   const version = pkg.slice('linux-image-'.length);
   const tmp = await cacheTemp(cacheDir, 'kernel');
   try {
