@@ -43,4 +43,18 @@ done
 echo "==> Demo"
 "$REPO/bin/vessel" run --rm busybox echo "hello from a vessel container"
 "$REPO/bin/vessel" run --rm debian:bookworm sh -c '. /etc/os-release; echo "hello from $PRETTY_NAME"'
-echo "==> Done. Try: vessel run -it --rm busybox sh"
+echo "==> Demo VM (QEMU; the first start downloads Debian's cloud kernel)"
+"$REPO/bin/vessel" vm rm -f quickstart-vm >/dev/null 2>&1 || true
+"$REPO/bin/vessel" vm create quickstart-vm --image busybox --memory 256m --start
+vm_ok=
+for _ in $(seq 1 120); do
+  if out=$("$REPO/bin/vessel" vm exec quickstart-vm -- uname -sr 2>/dev/null); then
+    echo "hello from a vessel VM running $out"
+    vm_ok=1
+    break
+  fi
+  sleep 1
+done
+"$REPO/bin/vessel" vm rm -f quickstart-vm
+[ -n "$vm_ok" ] || { echo "the demo VM's guest agent did not answer within 120 s" >&2; exit 1; }
+echo "==> Done. Try: vessel run -it --rm busybox sh, or vessel vm create t1 --image debian:bookworm --start && vessel vm console t1"
