@@ -74,6 +74,8 @@ export interface QemuLaunchSpec {
   startPaused?: boolean;
   /** `-loadvm TAG`: start from an internal snapshot (memory, devices and disks) of the qcow2 disks. */
   loadSnapshot?: string;
+  /** Files the guest reads from /sys/firmware/qemu_fw_cfg (`-fw_cfg name=opt/…,file=…`). */
+  fwCfg?: Array<{ name: string; file: string }>;
   /** Default true. */
   sandbox?: boolean;
   /**
@@ -209,5 +211,9 @@ export function buildQemuArgs(spec: QemuLaunchSpec): string[] {
   if (spec.incoming) a.push('-incoming', spec.incoming);
   if (spec.startPaused) a.push('-S');
   if (spec.loadSnapshot) a.push('-loadvm', spec.loadSnapshot);
+  for (const f of spec.fwCfg ?? []) {
+    if (!/^opt\/[a-z0-9._/-]+$/.test(f.name)) throw new InvalidArgumentError(`Invalid fw_cfg name: ${f.name}`);
+    a.push('-fw_cfg', `name=${f.name},file=${escapeOptionValue(f.file)}`);
+  }
   return a;
 }

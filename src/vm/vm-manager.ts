@@ -21,6 +21,7 @@ import { vmPaths, type VmHostPaths } from './vm-paths.js';
 import { ensureBaseDisk, createOverlayDisk } from './guest/base-disk.js';
 import { ensureGuestKit } from './guest/kit.js';
 import { qemuImgInfo } from './qemu-img.js';
+import { userDataScript } from './cloud-init.js';
 
 export interface VmCreateRequest {
   name: string;
@@ -118,6 +119,7 @@ export class VmManager {
     if (req.cpuCap !== undefined && (!(req.cpuCap > 0) || req.cpuCap > 100 * vcpus)) {
       throw new InvalidArgumentError(`Invalid CPU cap: ${req.cpuCap} (percent of one CPU, 1..${100 * vcpus})`);
     }
+    if (req.cloudInit !== undefined) userDataScript(req.cloudInit);
     if (this.store.tryResolve(req.name)?.name === req.name) throw new ConflictError(`A VM named "${req.name}" already exists`);
   }
 
@@ -155,7 +157,7 @@ export class VmManager {
         throw new InvalidArgumentError(`Invalid disk size: the image needs at least ${info.virtualSize} bytes`);
       }
       await createOverlayDisk(backing, f.rootDisk, req.disk);
-      if (req.cloudInit !== undefined) await fs.writeFile(f.cloudInit, req.cloudInit, { mode: 0o600 });
+      if (req.cloudInit !== undefined) await fs.writeFile(f.cloudInit, userDataScript(req.cloudInit), { mode: 0o600 });
       const config: VmConfig = {
         image: req.image ?? req.rootDisk ?? '',
         imageId: image?.id ?? '',

@@ -131,6 +131,7 @@ export class VmRunner {
         pidFile: f.pidFile,
         ...(this.o.user ? { runAs: this.o.user } : {}),
         ...(o.loadSnapshot ? { loadSnapshot: o.loadSnapshot } : {}),
+        ...(vm.config.cloudInit ? { fwCfg: [{ name: 'opt/vessel/user-data', file: vm.config.cloudInit }] } : {}),
       });
       const out = openSync(f.qemuLog, 'a');
       const child = spawn(QEMU, args, { detached: true, stdio: ['ignore', out, out] });

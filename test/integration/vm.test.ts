@@ -146,11 +146,18 @@ describe('virtual machines', { timeout: 1_800_000 }, () => {
 
   it('a VM and a container on one network reach each other by IP and by name', async () => {
     await d.ok(['network', 'create', 'vmnet']);
-    await d.ok(['vm', 'create', 'v2', '--image', 'debian:bookworm', '--network', 'vmnet', '--start'], { timeoutMs: 900_000 });
+    const ud = path.join(tmp, 'user-data');
+    writeFileSync(ud, '#cloud-config\nwrite_files:\n  - path: /etc/from-cloud-init\n    content: "hello ci\\n"\nruncmd:\n  - [sh, -c, "hostname > /root/ran-on"]\n');
+    await d.ok(['vm', 'create', 'v2', '--image', 'debian:bookworm', '--network', 'vmnet', '--cloud-init', ud, '--start'], { timeoutMs: 900_000 });
     await d.ok(['run', '-d', '--name', 'c2', '--network', 'vmnet', 'busybox', 'sh', '-c', 'while :; do echo pong | nc -l -p 7000; done']);
     const vmIp = (await d.ok(['vm', 'ip', 'v2'])).trim();
     const cIp = (await d.ok(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'c2'])).trim();
     await waitFor('the guest agent', async () => (await d.cli(['vm', 'exec', 'v2', '--', 'true'], { timeoutMs: 200_000 })).code === 0, 300_000, 1000);
+    const ran = await waitFor('the cloud-init user-data to run', async () => {
+      const r = await d.cli(['vm', 'exec', 'v2', '--', 'cat', '/etc/from-cloud-init', '/root/ran-on']);
+      return r.code === 0 ? r.stdout : '';
+    }, 60_000, 1000);
+    assert.equal(ran, 'hello ci\nv2\n', 'write_files and runcmd ran at first boot');
     const bb = '/.vessel/bin/busybox';
     for (const target of [cIp, 'c2']) {
       const r = await d.cli(['vm', 'exec', 'v2', '--', bb, 'sh', '-c', `echo hi | ${bb} nc -w 5 ${target} 7000`]);

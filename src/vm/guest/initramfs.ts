@@ -32,6 +32,7 @@ export const GUEST_MODULES = [
   'ext4',
   'button',
   'evdev',
+  'qemu_fw_cfg',
 ] as const;
 
 /** Host program that grows the root file system; optional (see docs/vm-guest.md). */

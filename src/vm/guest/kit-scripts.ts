@@ -245,6 +245,23 @@ fi
 
 acpid -c /.vessel/acpi -a /.vessel/acpi/acpid.conf -l /run/vessel/acpid.log -p /run/vessel/acpid.pid
 
+# User-data (vm create --cloud-init), handed over by QEMU's fw_cfg: run once per instance (machine-id).
+ud=/sys/firmware/qemu_fw_cfg/by_name/opt/vessel/user-data/raw
+if [ -r "$ud" ]; then
+  mkdir -p /var/lib/vessel
+  done_mark="/var/lib/vessel/user-data.$(cat /etc/machine-id 2>/dev/null)"
+  if [ ! -e "$done_mark" ]; then
+    cp "$ud" /run/vessel/user-data && chmod 700 /run/vessel/user-data
+    say "running user-data (log: /var/log/vessel-user-data.log)"
+    (
+      env -i PATH=$CHILD_PATH HOME=/root LANG=C.UTF-8 /run/vessel/user-data > /var/log/vessel-user-data.log 2>&1
+      rc=$?
+      echo "vessel: user-data finished with status $rc" > /dev/ttyS0
+      [ $rc = 0 ] && : > "$done_mark"
+    ) &
+  fi
+fi
+
 console_loop=""
 mode=$(vessel_param vessel.console)
 if [ "\${mode:-shell}" != none ] && [ -c /dev/ttyS0 ]; then
