@@ -29,7 +29,7 @@ export const DEFAULTS: DaemonConfig = {
   logLevel: 'info',
   socketGroup: null,
   ksm: false,
-  vmUser: '',
+  vmUser: 'vessel-qemu',
   registryAddr: null,
   insecureRegistries: [],
 };
@@ -47,7 +47,8 @@ Options:
       --group NAME        Group that may use the socket (mode 0660)
       --log-level LEVEL   debug, info, warn or error (default info)
       --ksm               Turn on kernel samepage merging (VM memory is shared when equal)
-      --vm-user NAME      Run QEMU as this unprivileged user (created if missing)
+      --vm-user NAME      Unprivileged user QEMU runs as (default vessel-qemu, created if
+                          missing; "root" keeps QEMU as root)
       --registry-addr HOST:PORT  Also serve an OCI registry there (storage in <root>/registry)
       --insecure-registry HOST
                           Allow plain HTTP to this registry (host[:port] or CIDR;
@@ -97,10 +98,12 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
       case '--ksm':
         cfg.ksm = true;
         break;
-      case '--vm-user':
-        cfg.vmUser = value();
-        if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(cfg.vmUser)) throw new InvalidArgumentError(`Invalid user name: ${cfg.vmUser}`);
+      case '--vm-user': {
+        const u = value();
+        if (u !== 'root' && !/^[a-z_][a-z0-9_-]{0,31}$/.test(u)) throw new InvalidArgumentError(`Invalid user name: ${u}`);
+        cfg.vmUser = u === 'root' ? '' : u;
         break;
+      }
       case '--registry-addr':
         cfg.registryAddr = value();
         break;

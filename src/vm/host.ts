@@ -30,7 +30,9 @@ export function ksmStats(): { running: boolean; pagesShared: number; pagesSharin
 export async function ensureSystemUser(name: string): Promise<void> {
   const r = await run('id', ['-u', name], { reject: false });
   if (r.exitCode === 0) return;
-  await run('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name]).catch((e: unknown) => {
+  // In group kvm (when the host has one) so QEMU can open /dev/kvm after dropping root.
+  const kvm = (await run('getent', ['group', 'kvm'], { reject: false })).exitCode === 0 ? ['--groups', 'kvm'] : [];
+  await run('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', ...kvm, name]).catch((e: unknown) => {
     throw new FailedPreconditionError(`Cannot create user ${name}: ${(e as Error).message}`);
   });
 }

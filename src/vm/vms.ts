@@ -15,6 +15,7 @@ import type { VmHostPaths } from './vm-paths.js';
 import { VmRunner } from './vm-runner.js';
 import { VmSnapshots } from './vm-snapshots.js';
 import { createDisk, qemuImgInfo, resizeDisk } from './qemu-img.js';
+import { run } from '../core/exec.js';
 
 export interface VmServiceOptions {
   db: Db;
@@ -40,7 +41,10 @@ export class VmService {
   readonly runner: VmRunner;
   readonly snapshots: VmSnapshots;
 
+  readonly qemuUser: string | null;
+
   constructor(o: VmServiceOptions) {
+    this.qemuUser = o.qemuUser ?? null;
     this.manager = new VmManager({ db: o.db, images: o.images, networks: o.networks, paths: o.paths });
     this.runner = new VmRunner(this.manager, o.qemuUser ? { user: o.qemuUser } : {});
     this.snapshots = new VmSnapshots(this.manager, this.runner);
@@ -221,6 +225,8 @@ export class VmService {
   }
 
   async #attachDisk(vm: VmRecord, name: string, file: string, size: number): Promise<void> {
+    // QEMU opens a hot-plugged disk after dropping to its own user: hand the file over (as libvirt's dynamic ownership does).
+    if (this.qemuUser) await run('chown', [this.qemuUser, file]);
     if (this.runner.isLive(vm.id)) {
       const qmp = this.runner.qmp(vm);
       const node = `d-${name}`;

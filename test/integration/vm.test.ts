@@ -172,6 +172,16 @@ describe('virtual machines', { timeout: 1_800_000 }, () => {
       }, 30_000, 500);
       assert.match(r!.stdout, /vmpong/);
     }
+    // A data disk hot-plugged into the running VM (QEMU runs as the unprivileged vessel-qemu user).
+    await d.ok(['vm', 'disk', 'create', 'v2', 'data', '64m']);
+    const blocks = await waitFor('the hot-plugged disk in the guest', async () => {
+      const r = await d.cli(['vm', 'exec', 'v2', '--', 'ls', '/sys/block']);
+      return /vdb/.test(r.stdout) ? r.stdout : '';
+    }, 30_000, 1000);
+    assert.match(blocks, /vda/);
+    assert.match(await d.ok(['vm', 'disk', 'ls', 'v2']), /data\s+67.1MB/);
+    const user = spawnSync('ps', ['-o', 'user=', '-p', String((await vmInspect(d, 'v2')).State.pid)], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(user, 'vessel-qemu', 'QEMU runs unprivileged');
     await d.ok(['rm', '-f', 'c2']);
     await d.ok(['vm', 'rm', '-f', 'v2'], { timeoutMs: 120_000 });
   });
