@@ -13,6 +13,7 @@ import { parseReference } from '../../image/reference.js';
 import type { FlagSpec, ParsedArgs } from '../args.js';
 import { packContext, resolveContext, type BuildContext } from '../build-context.js';
 import { connect, type Command, type CommandTable } from '../command.js';
+import { registryConfigHeader } from '../credentials.js';
 import { UsageError } from '../errors.js';
 import { ProgressRenderer, type JsonMessage, type RenderMode } from '../jsonmessage.js';
 import { humanSize } from '../units.js';
@@ -188,7 +189,7 @@ generated name. Reading the context from stdin (PATH "-") is not supported yet.`
     let streamId: string | undefined;
     try {
       const res = await connect(cctx).stream('POST', `/build?${query}`, {
-        headers: { 'Content-Type': 'application/x-tar' },
+        headers: { 'Content-Type': 'application/x-tar', 'X-Registry-Config': await registryConfigHeader() },
         body: counter.stream,
       });
       for await (const { value, raw } of jsonLines<JsonMessage>(res)) {
