@@ -178,6 +178,8 @@ generated name. Reading the context from stdin (PATH "-") is not supported yet.`
       fileContent: file === '-' ? await readStdin() : undefined,
     });
     const query = buildQuery(args, ctx, quiet);
+    // Before the context starts to flow: the upload counter reads it as soon as it does.
+    const registryConfig = await registryConfigHeader();
 
     const tar: Readable = packContext(ctx);
     const counter = uploadCounter();
@@ -189,7 +191,7 @@ generated name. Reading the context from stdin (PATH "-") is not supported yet.`
     let streamId: string | undefined;
     try {
       const res = await connect(cctx).stream('POST', `/build?${query}`, {
-        headers: { 'Content-Type': 'application/x-tar', 'X-Registry-Config': await registryConfigHeader() },
+        headers: { 'Content-Type': 'application/x-tar', 'X-Registry-Config': registryConfig },
         body: counter.stream,
       });
       for await (const { value, raw } of jsonLines<JsonMessage>(res)) {
