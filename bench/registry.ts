@@ -24,6 +24,9 @@
  *                        unpack into a snapshot)
  *        - skopeo pull:  `skopeo copy docker://R/skopeo/rN:1 oci:FRESH`
  *                        (download and verify; skopeo does not unpack)
+ *      plus a like-for-like diagnostic for the pull: skopeo's pull followed
+ *      by `tar -xf` of its layer blob(s) into a fresh directory, since
+ *      vessel's pull ends with the layer unpacked into a snapshot;
  *   3. MB/s = (layer + config bytes) / wall time of the CLI process, and
  *      the ratio vessel/skopeo of median throughputs (goal ≥ 1.0).
  *
@@ -116,6 +119,10 @@ function ensureTool(bin: string, pkg: string): string {
   return p;
 }
 
+function layoutIndex(dir: string): { manifests: Array<{ digest: string; annotations?: Record<string, string> }> } {
+  return JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -184,8 +191,8 @@ class Registry {
   }
 }
 
-type Op = 'vesselPush' | 'skopeoPush' | 'vesselPull' | 'skopeoPull';
-const OPS: Op[] = ['vesselPush', 'skopeoPush', 'vesselPull', 'skopeoPull'];
+type Op = 'vesselPush' | 'skopeoPush' | 'vesselPull' | 'skopeoPull' | 'skopeoPullUnpack';
+const OPS: Op[] = ['vesselPush', 'skopeoPush', 'vesselPull', 'skopeoPull', 'skopeoPullUnpack'];
 
 interface ServerResult {
   server: ServerKind;
@@ -194,6 +201,8 @@ interface ServerResult {
   seconds: Record<Op, Summary>;
   pushRatio: number;
   pullRatio: number;
+  /** vessel pull against skopeo pull + tar -x (both end with the files on disk). */
+  pullUnpackRatio: number;
 }
 
 async function main(): Promise<number> {
@@ -225,7 +234,7 @@ async function main(): Promise<number> {
   mkdirSync(layout);
   await execOk('tar', ['-xf', archive, '-C', layout]);
   rmSync(archive);
-  const index = JSON.parse(readFileSync(path.join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
+  const index = layoutIndex(layout);
   const top = index.manifests[0]!;
   const refName = top.annotations?.['org.opencontainers.image.ref.name'] ?? 'latest';
   const manifest = JSON.parse(readFileSync(path.join(layout, 'blobs', 'sha256', top.digest.slice(7)), 'utf8')) as {
@@ -240,14 +249,14 @@ async function main(): Promise<number> {
   const results: ServerResult[] = [];
   let local = IMAGE; // the name the image currently has in the daemon
   for (const server of opts.servers) {
-    const times: Record<Op, number[]> = { vesselPush: [], skopeoPush: [], vesselPull: [], skopeoPull: [] };
+    const times: Record<Op, number[]> = { vesselPush: [], skopeoPush: [], vesselPull: [], skopeoPull: [], skopeoPullUnpack: [] };
     const reg = new Registry(server, dockerRegistry, path.join(d.dir, `registry-${server}`));
     onCleanup(`${server} registry`, () => reg.stop());
     for (let i = 0; i < opts.rounds; i++) {
       await reg.start();
       const vref = `${reg.host}/vessel/r${i}:1`;
       const sref = `${reg.host}/skopeo/r${i}:1`;
-      const run: Record<Op, () => Promise<number>> = {
+      const run: Record<Exclude<Op, 'skopeoPullUnpack'>, () => Promise<number>> = {
         vesselPush: async () => {
           await d.ok(['tag', local, vref]);
           const r = await d.cli(['push', '-q', vref], { timeoutMs: 1_800_000 });
@@ -271,14 +280,28 @@ async function main(): Promise<number> {
         skopeoPull: async () => {
           const out = path.join(d.dir, `pulled-${i}`);
           const r = await sk(['copy', '-q', '--src-tls-verify=false', `docker://${sref}`, `oci:${out}:x`]);
-          rmSync(out, { recursive: true, force: true });
           if (r.code !== 0) throw new Error(`skopeo pull failed: ${r.stderr}`);
+          // The diagnostic: unpack what skopeo pulled, as vessel's pull does.
+          const mf = JSON.parse(readFileSync(path.join(out, 'blobs', 'sha256', layoutIndex(out).manifests[0]!.digest.slice(7)), 'utf8')) as {
+            layers: Array<{ digest: string; mediaType: string }>;
+          };
+          const rootfs = path.join(out, 'rootfs');
+          mkdirSync(rootfs);
+          let tarMs = 0;
+          for (const l of mf.layers) {
+            const t = await execTimed('tar', [/gzip/.test(l.mediaType) ? '-xzf' : '-xf', path.join(out, 'blobs', 'sha256', l.digest.slice(7)), '-C', rootfs], { timeoutMs: 1_800_000 });
+            if (t.code !== 0) throw new Error(`tar -x of ${l.digest} failed: ${t.stderr}`);
+            tarMs += t.ms;
+          }
+          times.skopeoPullUnpack.push(r.ms + tarMs);
+          rmSync(out, { recursive: true, force: true });
           return r.ms;
         },
       };
       // Push before pull (the pull reads what the push stored); who goes first alternates.
-      const pairs: Array<[Op, Op]> = i % 2 === 0 ? [['vesselPush', 'skopeoPush'], ['vesselPull', 'skopeoPull']] : [['skopeoPush', 'vesselPush'], ['skopeoPull', 'vesselPull']];
+      const pairs: Array<[Exclude<Op, 'skopeoPullUnpack'>, Exclude<Op, 'skopeoPullUnpack'>]> = i % 2 === 0 ? [['vesselPush', 'skopeoPush'], ['vesselPull', 'skopeoPull']] : [['skopeoPush', 'vesselPush'], ['skopeoPull', 'vesselPull']];
       for (const pair of pairs) for (const op of pair) times[op].push(await run[op]());
+      if (times.skopeoPullUnpack.length !== i + 1) throw new Error('internal: the skopeo pull diagnostic is missing');
       note(
         `${server} round ${i + 1}/${opts.rounds}: ` +
           OPS.map((op) => `${op} ${r1(times[op].at(-1)! / 1000)} s (${r1(bytes / 1e6 / (times[op].at(-1)! / 1000))} MB/s)`).join(', '),
@@ -287,7 +310,7 @@ async function main(): Promise<number> {
     }
     const mbps = Object.fromEntries(OPS.map((op) => [op, summarize(times[op].map((ms) => bytes / 1e6 / (ms / 1000)))])) as Record<Op, Summary>;
     const seconds = Object.fromEntries(OPS.map((op) => [op, summarize(times[op].map((ms) => ms / 1000))])) as Record<Op, Summary>;
-    results.push({ server, mbps, seconds, pushRatio: mbps.vesselPush.median / mbps.skopeoPush.median, pullRatio: mbps.vesselPull.median / mbps.skopeoPull.median });
+    results.push({ server, mbps, seconds, pushRatio: mbps.vesselPush.median / mbps.skopeoPush.median, pullRatio: mbps.vesselPull.median / mbps.skopeoPull.median, pullUnpackRatio: mbps.vesselPull.median / mbps.skopeoPullUnpack.median });
   }
 
   const loadEnd = loadAverage();
@@ -306,8 +329,10 @@ async function main(): Promise<number> {
     out.push(`    skopeo copy oci: → docker://         ${fmt(r.mbps.skopeoPush, r.seconds.skopeoPush)}`);
     out.push(`    vessel pull (after rmi; unpacks)     ${fmt(r.mbps.vesselPull, r.seconds.vesselPull)}`);
     out.push(`    skopeo copy docker:// → oci:         ${fmt(r.mbps.skopeoPull, r.seconds.skopeoPull)}`);
+    out.push(`    skopeo copy + tar -x (diagnostic)     ${fmt(r.mbps.skopeoPullUnpack, r.seconds.skopeoPullUnpack)}`);
     out.push(`    vessel/skopeo push throughput, goal ≥ ${GOAL}: ${r2(r.pushRatio)} ${r.pushRatio >= GOAL ? 'PASS' : 'MISS'}`);
     out.push(`    vessel/skopeo pull throughput, goal ≥ ${GOAL}: ${r2(r.pullRatio)} ${r.pullRatio >= GOAL ? 'PASS' : 'MISS'}`);
+    out.push(`    vessel pull / (skopeo copy + tar -x), like for like: ${r2(r.pullUnpackRatio)}`);
   }
   out.push('');
   process.stdout.write(out.join('\n'));
