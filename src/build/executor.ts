@@ -223,7 +223,13 @@ export class BuildExecutor {
     }
     // As Docker: an earlier stage wins; a missing image (or any, with --pull) comes from its registry.
     let image = stages.get(name.toLowerCase()) ?? (o.pull && o.pullBase ? null : this.images.tryResolve(name));
-    if (!image && o.pullBase) image = await o.pullBase(name);
+    const present = !!image || !!this.images.tryResolve(name);
+    if (!image && o.pullBase) {
+      image = await o.pullBase(name).catch((e: unknown) => {
+        if (present) throw e; // --pull of an image we have: the pull's own error
+        throw new NotFoundError(`No such image: ${name} (pulling it failed: ${errorMessage(e)})`, { cause: e });
+      });
+    }
     if (!image) throw new NotFoundError(`No such image: ${name}`);
     return {
       config: structuredClone(image.config),

@@ -106,7 +106,7 @@ test('a FROM on a registry with auth uses the stored login', async () => {
 test('a base image that cannot be pulled fails the build in one line; nothing is left', async () => {
   const images = await imageIds();
   const r = await build('missing', `FROM ${reg.host}/test/missing:1\nRUN true\n`, ['-t', 'never:1']);
-  assertOneLineError(r, 'FROM a missing image', /^vessel: Dockerfile:1: FROM failed: .*(manifest unknown|not found)/i);
+  assertOneLineError(r, 'FROM a missing image', /^vessel: Dockerfile:1: FROM failed: No such image: 127\.0\.0\.1:\d+\/test\/missing:1 \(pulling it failed: .*(manifest unknown|not found)/i);
   assert.deepEqual(await imageIds(), images, 'no image made');
   assert.equal((await d.cli(['image', 'inspect', 'never:1'])).code, 1);
 });
