@@ -49,7 +49,7 @@ export interface ArchiveImage {
   /** Digest of the config bytes in the archive (the original image ID). */
   configDigest: string;
   /** The config file itself: its exact bytes become the image's config, so the ID is kept. */
-  configFile?: SpooledFile;
+  configFile: SpooledFile;
   config: ImageConfig;
   layers: ArchiveLayer[];
   names: string[];
@@ -231,7 +231,7 @@ async function planDocker(spool: ArchiveSpool, file: SpooledFile, strict: boolea
     const configFile = spool.need(e.Config, 'config');
     checkNamedDigest(configFile, e.Config, 'config');
     if (!strict) {
-      out.push({ configDigest: configFile.digest, config: {} as ImageConfig, layers: [], names, format: 'docker' });
+      out.push({ configDigest: configFile.digest, configFile, config: {} as ImageConfig, layers: [], names, format: 'docker' });
       continue;
     }
     const config = checkConfig(await spool.readJson(configFile, `config ${e.Config}`), `config ${e.Config}`);
@@ -256,7 +256,7 @@ async function planDocker(spool: ArchiveSpool, file: SpooledFile, strict: boolea
 export interface LoadedImage {
   id: string;
   names: string[];
-  /** The config digest in the archive; equals `id` unless the config was not in canonical JSON form. */
+  /** The config digest in the archive; equals `id` (the exact config bytes are kept). */
   originalId: string;
 }
 
@@ -302,7 +302,7 @@ async function loadOne(store: ImageStore, spool: ArchiveSpool, img: ArchiveImage
       added.push(layer);
       parent = layer.chainId;
     }
-    const image = img.configFile ? await commitExact(store, await fs.readFile(img.configFile.path), added, img.names) : await store.commitImage(img.config, added, img.names);
+    const image = await commitExact(store, await fs.readFile(img.configFile.path), added, img.names);
     return { id: image.id, names: img.names, originalId: img.configDigest };
   } catch (e) {
     await store.gcLayers().catch(() => undefined);
