@@ -11,7 +11,6 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { InvalidArgumentError, UnavailableError, VesselError } from '../../core/errors.js';
-import { stageLayerFromStream } from '../../image/stage-stream.js';
 import { chainIdOf, type ImageRecord, type ImageStore, type StagedLayer, type PulledImage } from '../../image/image-store.js';
 import type { Credentials } from './auth.js';
 import { isInsecureRegistry, resolveRemote } from './endpoint.js';
@@ -171,7 +170,6 @@ async function fetchLayers(
         continue;
       }
       const id = shortDigest(p.desc.digest);
-      let streamed: StagedLayer | null = null;
       if (!(await store.content.has(p.desc.digest))) {
         const res = await client.getBlob(repo, p.desc.digest);
         const total = p.desc.size;
@@ -183,10 +181,7 @@ async function fetchLayers(
           const guard = sizeGuard(total, p.desc.digest, report);
           // pipe() does not forward errors: a reset connection or a cancel must fail the write, not stall it.
           res.on('error', (err) => guard.destroy(err));
-          const blob = { digest: p.desc.digest, size: total };
-          // gzip and plain layers are unpacked while they download; zstd ones from the stored blob.
-          if (p.desc.mediaType.endsWith('+zstd')) await store.content.write(res.pipe(guard), blob);
-          else streamed = await stageLayerFromStream(store.content, store.layerRoot, res.pipe(guard), blob, p.diffId);
+          await store.content.write(res.pipe(guard), { digest: p.desc.digest, size: total });
         } catch (e) {
           res.destroy();
           const why = e instanceof Error ? e.message : String(e);
@@ -204,7 +199,7 @@ async function fetchLayers(
       }
       progress({ status: 'Download complete', id, progressDetail: {} });
       progress({ status: 'Extracting', id, progressDetail: {} });
-      const s = streamed ?? (await store.stageLayer({ digest: p.desc.digest, size: p.desc.size, mediaType: localLayerType(p.desc.mediaType) }, p.diffId));
+      const s = await store.stageLayer({ digest: p.desc.digest, size: p.desc.size, mediaType: localLayerType(p.desc.mediaType) }, p.diffId);
       staged.push(s);
       entries.push({ staged: s });
       progress({ status: 'Pull complete', id, progressDetail: {} });
