@@ -32,6 +32,10 @@ export interface BuildOptions {
   tags: string[];
   send: (m: { stream?: string; aux?: unknown }) => void;
   signal?: AbortSignal;
+  /** `--pull`: fetch every FROM image from its registry even when it is present. */
+  pull?: boolean;
+  /** Pulls a FROM image that is missing (or every one with `pull`); none: local images only. */
+  pullBase?: (name: string) => Promise<ImageRecord>;
 }
 
 interface State {
@@ -78,7 +82,7 @@ export class BuildExecutor {
         o.send({ stream: `Step ${stepNo}/${total} : ${instr.original}\n` });
         const started = Date.now();
         try {
-          if (instr.kind === 'FROM') st = await this.#from(args.expandFrom(instr).image, stageImages, args.stage());
+          if (instr.kind === 'FROM') st = await this.#from(args.expandFrom(instr).image, stageImages, args.stage(), o);
           else st = await this.#step(instr, st!, stageImages, o, df.escapeChar);
         } catch (e) {
           const msg = errorMessage(e);
@@ -206,7 +210,7 @@ export class BuildExecutor {
     return { ...st, imageId: img.id };
   }
 
-  async #from(name: string, stages: Map<string, ImageRecord>, scope: StageArgs): Promise<State> {
+  async #from(name: string, stages: Map<string, ImageRecord>, scope: StageArgs, o: BuildOptions): Promise<State> {
     if (name === 'scratch') {
       return {
         config: { architecture: 'amd64', os: 'linux', config: { Env: [`PATH=${DEFAULT_PATH}`] }, rootfs: { type: 'layers', diff_ids: [] }, history: [] },
@@ -217,8 +221,16 @@ export class BuildExecutor {
         cmdSet: false,
       };
     }
-    const image = stages.get(name.toLowerCase()) ?? this.images.tryResolve(name);
-    if (!image) throw new NotFoundError(`No such image: ${name} (vessel has no registry pulls yet: bootstrap or import it first)`);
+    // As Docker: an earlier stage wins; a missing image (or any, with --pull) comes from its registry.
+    let image = stages.get(name.toLowerCase()) ?? (o.pull && o.pullBase ? null : this.images.tryResolve(name));
+    const present = !!image || !!this.images.tryResolve(name);
+    if (!image && o.pullBase) {
+      image = await o.pullBase(name).catch((e: unknown) => {
+        if (present) throw e; // --pull of an image we have: the pull's own error
+        throw new NotFoundError(`No such image: ${name} (pulling it failed: ${errorMessage(e)})`, { cause: e });
+      });
+    }
+    if (!image) throw new NotFoundError(`No such image: ${name}`);
     return {
       config: structuredClone(image.config),
       layers: image.layers.map((c) => this.images.getLayer(c)!),
@@ -313,7 +325,7 @@ export class BuildExecutor {
       const fromRef = step.kind === 'COPY' ? step.from : null;
       if (fromRef) {
         const from = x(fromRef);
-        const src = stages.get(from.toLowerCase()) ?? this.images.tryResolve(from);
+        const src = stages.get(from.toLowerCase()) ?? this.images.tryResolve(from) ?? (o.pullBase ? await o.pullBase(from) : null);
         if (!src) throw new NotFoundError(`COPY --from: no stage or image named ${from}`);
         // A read-only overlay of the source image (a second, empty lower keeps overlayfs happy with one layer).
         const empty = path.join(tmp, 'empty');

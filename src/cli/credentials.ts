@@ -78,3 +78,13 @@ export function registryAuthHeader(c: StoredCredentials | null, serveraddress: s
   const doc = c ? { username: c.username, password: c.password, serveraddress } : {};
   return Buffer.from(JSON.stringify(doc)).toString('base64url');
 }
+
+/** The `X-Registry-Config` header of POST /build: every stored login, so FROM can pull from any of them. */
+export async function registryConfigHeader(file = configPath()): Promise<string> {
+  const doc: Record<string, { username: string; password: string }> = {};
+  for (const key of Object.keys((await readConfig(file)).auths ?? {})) {
+    const c = await loadCredentials(key, file);
+    if (c) doc[key] = { username: c.username, password: c.password };
+  }
+  return Buffer.from(JSON.stringify(doc)).toString('base64url');
+}

@@ -21,12 +21,13 @@
  * and checked against the config's diff IDs; a failure garbage-collects the
  * layers added for that image, so no image row is ever half written.
  */
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InternalError, InvalidArgumentError, VesselError, errorMessage } from '../core/errors.js';
 import type { ImageStore, LayerRecord, ProgressFn } from './image-store.js';
-import type { ImageConfig } from './oci.js';
+import { MEDIA_TYPE, type ImageConfig, type Manifest } from './oci.js';
 import { CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, SHA256, familiarName, hostPlatform, invalid, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME } from './archive-names.js';
 import { ArchiveSpool, normalizeEntryName, type SpooledFile } from './archive-spool.js';
 import { blobName } from './archive-save.js';
@@ -47,6 +48,8 @@ export interface ArchiveLayer {
 export interface ArchiveImage {
   /** Digest of the config bytes in the archive (the original image ID). */
   configDigest: string;
+  /** The config file itself: its exact bytes become the image's config, so the ID is kept. */
+  configFile: SpooledFile;
   config: ImageConfig;
   layers: ArchiveLayer[];
   names: string[];
@@ -208,7 +211,7 @@ async function planOciManifest(spool: ArchiveSpool, doc: Record<string, unknown>
   if (out.length !== config.rootfs.diff_ids.length) {
     throw invalid(`${what} has ${out.length} layers but its config lists ${config.rootfs.diff_ids.length}`);
   }
-  return { configDigest: configFile.digest, config, layers: out, names: [], format: 'oci' };
+  return { configDigest: configFile.digest, configFile, config, layers: out, names: [], format: 'oci' };
 }
 
 async function planDocker(spool: ArchiveSpool, file: SpooledFile, strict: boolean): Promise<ArchiveImage[]> {
@@ -228,7 +231,7 @@ async function planDocker(spool: ArchiveSpool, file: SpooledFile, strict: boolea
     const configFile = spool.need(e.Config, 'config');
     checkNamedDigest(configFile, e.Config, 'config');
     if (!strict) {
-      out.push({ configDigest: configFile.digest, config: {} as ImageConfig, layers: [], names, format: 'docker' });
+      out.push({ configDigest: configFile.digest, configFile, config: {} as ImageConfig, layers: [], names, format: 'docker' });
       continue;
     }
     const config = checkConfig(await spool.readJson(configFile, `config ${e.Config}`), `config ${e.Config}`);
@@ -241,7 +244,7 @@ async function planDocker(spool: ArchiveSpool, file: SpooledFile, strict: boolea
     if (layers.length !== config.rootfs.diff_ids.length) {
       throw invalid(`${what} has ${layers.length} layers but its config lists ${config.rootfs.diff_ids.length}`);
     }
-    out.push({ configDigest: configFile.digest, config, layers, names, format: 'docker' });
+    out.push({ configDigest: configFile.digest, configFile, config, layers, names, format: 'docker' });
   }
   if (out.length === 0) throw invalid('manifest.json lists no images');
   return out;
@@ -253,7 +256,7 @@ async function planDocker(spool: ArchiveSpool, file: SpooledFile, strict: boolea
 export interface LoadedImage {
   id: string;
   names: string[];
-  /** The config digest in the archive; equals `id` unless the config was not in canonical JSON form. */
+  /** The config digest in the archive; equals `id` (the exact config bytes are kept). */
   originalId: string;
 }
 
@@ -299,11 +302,27 @@ async function loadOne(store: ImageStore, spool: ArchiveSpool, img: ArchiveImage
       added.push(layer);
       parent = layer.chainId;
     }
-    const image = await store.commitImage(img.config, added, img.names);
+    const image = await commitExact(store, await fs.readFile(img.configFile.path), added, img.names);
     return { id: image.id, names: img.names, originalId: img.configDigest };
   } catch (e) {
     await store.gcLayers().catch(() => undefined);
     if (e instanceof VesselError) throw e;
     throw new InternalError(`Cannot load image ${img.names[0] ?? img.configDigest}: ${errorMessage(e)}`, { cause: e });
   }
+}
+
+/**
+ * Records an image with the archive's exact config bytes (as `docker load`
+ * does: the image ID is the archive's config digest, even when another tool
+ * wrote the JSON) and a manifest over the stored layer blobs.
+ */
+async function commitExact(store: ImageStore, configBytes: Buffer, layers: LayerRecord[], names: string[]) {
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPE.manifest,
+    config: { mediaType: MEDIA_TYPE.config, digest: `sha256:${createHash('sha256').update(configBytes).digest('hex')}`, size: configBytes.length },
+    layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.blobSize })),
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return store.commitPulled({ configBytes, manifestBytes, layers: layers.map((l) => ({ existing: l })), tags: names, repoDigests: [] });
 }

@@ -13,6 +13,7 @@ import { parseReference } from '../../image/reference.js';
 import type { FlagSpec, ParsedArgs } from '../args.js';
 import { packContext, resolveContext, type BuildContext } from '../build-context.js';
 import { connect, type Command, type CommandTable } from '../command.js';
+import { registryConfigHeader } from '../credentials.js';
 import { UsageError } from '../errors.js';
 import { ProgressRenderer, type JsonMessage, type RenderMode } from '../jsonmessage.js';
 import { humanSize } from '../units.js';
@@ -177,6 +178,8 @@ generated name. Reading the context from stdin (PATH "-") is not supported yet.`
       fileContent: file === '-' ? await readStdin() : undefined,
     });
     const query = buildQuery(args, ctx, quiet);
+    // Before the context starts to flow: the upload counter reads it as soon as it does.
+    const registryConfig = await registryConfigHeader();
 
     const tar: Readable = packContext(ctx);
     const counter = uploadCounter();
@@ -188,7 +191,7 @@ generated name. Reading the context from stdin (PATH "-") is not supported yet.`
     let streamId: string | undefined;
     try {
       const res = await connect(cctx).stream('POST', `/build?${query}`, {
-        headers: { 'Content-Type': 'application/x-tar' },
+        headers: { 'Content-Type': 'application/x-tar', 'X-Registry-Config': registryConfig },
         body: counter.stream,
       });
       for await (const { value, raw } of jsonLines<JsonMessage>(res)) {

@@ -10,6 +10,7 @@ import { parseDockerignore } from '../../build/dockerignore.js';
 import type { DaemonContext } from '../context.js';
 import { sendJson } from '../context.js';
 import { boolParam, type Router } from '../router.js';
+import { basePuller } from './distribution.js';
 
 function jsonMap(q: URLSearchParams, name: string): Record<string, string> {
   const raw = q.get(name);
@@ -31,6 +32,7 @@ export function buildRoutes(r: Router, ctx: DaemonContext, executor: BuildExecut
     };
     const abort = new AbortController();
     res.on('close', () => abort.abort());
+    const pullBase = basePuller(ctx, req, send, abort.signal);
     try {
       // The context is unpacked with the same checks as image layers: nothing escapes the directory.
       await fs.rm(contextDir, { recursive: true, force: true });
@@ -57,6 +59,8 @@ export function buildRoutes(r: Router, ctx: DaemonContext, executor: BuildExecut
         tags,
         send,
         signal: abort.signal,
+        pull: boolParam(query, 'pull'),
+        pullBase,
       });
       send({ aux: { ID: image.id } });
       send({ stream: `Successfully built ${image.id.slice(7, 19)}\n` });

@@ -10,7 +10,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgumentError, UnavailableError, errorMessage } from '../../core/errors.js';
 import { log } from '../../core/log.js';
 import type { Credentials } from '../../registry/client/auth.js';
-import { hostOfServer, isInsecureRegistry } from '../../registry/client/endpoint.js';
+import { authKeyOf, hostOfServer, isInsecureRegistry, resolveRemote } from '../../registry/client/endpoint.js';
+import type { ImageRecord } from '../../image/image-store.js';
 import { UnauthorizedError } from '../../registry/client/errors.js';
 import { parsePlatform } from '../../registry/client/platform.js';
 import type { ProgressMessage } from '../../registry/client/progress.js';
@@ -40,6 +41,53 @@ export function decodeRegistryAuth(header: string | string[] | undefined): Crede
     if (i > 0) return { username: text.slice(0, i), password: text.slice(i + 1) };
   }
   return null;
+}
+
+/**
+ * Decodes `X-Registry-Config` (POST /build): base64 JSON mapping each
+ * registry (as `docker login` names it) to `{username, password}` or `{auth}`.
+ */
+export function decodeRegistryConfig(header: string | string[] | undefined): Map<string, Credentials> {
+  const raw = Array.isArray(header) ? header[0] : header;
+  const out = new Map<string, Credentials>();
+  if (!raw || !raw.trim()) return out;
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(Buffer.from(raw.trim(), 'base64').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw new InvalidArgumentError('Invalid X-Registry-Config header: not base64-encoded JSON');
+  }
+  for (const [server, entry] of Object.entries(doc ?? {})) {
+    const c = decodeRegistryAuth(Buffer.from(JSON.stringify(entry ?? {})).toString('base64'));
+    if (c) out.set(authKeyOf(server), c);
+  }
+  return out;
+}
+
+/**
+ * The build's base-image puller: `FROM` (or `COPY --from`) of an image that
+ * is missing, or any with `--pull`, is pulled like `POST /images/create`,
+ * its progress interleaved with the build's output.
+ */
+export function basePuller(
+  ctx: DaemonContext,
+  req: IncomingMessage,
+  send: (m: object) => void,
+  signal: AbortSignal,
+): (name: string) => Promise<ImageRecord> {
+  return async (name: string) => {
+    const auths = decodeRegistryConfig(req.headers['x-registry-config']);
+    const remote = resolveRemote(name);
+    const r = await pullImage(ctx.images, name, {
+      signal,
+      platform: parsePlatform(null),
+      credentials: auths.get(remote.authKey) ?? null,
+      insecureRegistries: ctx.config.insecureRegistries,
+      progress: send,
+    });
+    send({ status: r.upToDate ? `Status: Image is up to date for ${r.name}` : `Status: Downloaded newer image for ${r.name}` });
+    return r.image;
+  };
 }
 
 /** JSON-lines progress; a failure becomes the final `{"error","errorDetail"}` line (HTTP 200 already sent). */

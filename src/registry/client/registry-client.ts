@@ -26,7 +26,7 @@ export interface FetchedManifest {
 
 /** Blobs up to this size go in one PUT; bigger ones in PATCH chunks of CHUNK_SIZE. */
 export const MONOLITHIC_MAX = 512 * 1024;
-export const CHUNK_SIZE = 4 * 1024 * 1024;
+export const CHUNK_SIZE = 32 * 1024 * 1024;
 
 type Access = 'pull' | 'push';
 
@@ -159,7 +159,7 @@ export class RegistryClient {
     try {
       if (blob.size <= MONOLITHIC_MAX) {
         const data = Buffer.alloc(blob.size);
-        await fh.read(data, 0, blob.size, 0);
+        await readFully(fh, data, 0);
         const res = await this.request('PUT', withDigest(location, blob.digest), scope, {
           headers: { 'Content-Type': 'application/octet-stream' },
           body: data,
@@ -169,10 +169,12 @@ export class RegistryClient {
         progress?.(blob.size);
         return;
       }
+      // One buffer for all chunks (a chunk is sent in full before the next is read).
+      const buffer = Buffer.allocUnsafe(Math.min(CHUNK_SIZE, blob.size));
       for (let offset = 0; offset < blob.size; ) {
         const n = Math.min(CHUNK_SIZE, blob.size - offset);
-        const chunk = Buffer.alloc(n);
-        await fh.read(chunk, 0, n, offset);
+        const chunk = buffer.subarray(0, n);
+        await readFully(fh, chunk, offset);
         const res = await this.request('PATCH', location, scope, {
           headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${offset + n - 1}` },
           body: chunk,
@@ -226,6 +228,15 @@ export class RegistryClient {
     }
     const e = registryError(status, body, what);
     return status === 404 ? new NotFoundError(e.message) : e;
+  }
+}
+
+/** Fills `buf` from `position` (a read may return fewer bytes than asked). */
+async function readFully(fh: fs.FileHandle, buf: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < buf.length; ) {
+    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
+    if (bytesRead === 0) throw new InvalidArgumentError(`Local blob ended early at byte ${position + done}`);
+    done += bytesRead;
   }
 }
 
