@@ -346,6 +346,8 @@ export class BenchDaemon {
   proc: ChildProcess | null = null;
   log = '';
   readonly api: Api;
+  /** The default network's private bridge and subnet (removed by destroy()). */
+  readonly network = privateNetwork();
 
   constructor(prefix = 'vessel-bench-') {
     this.dir = mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -370,7 +372,7 @@ export class BenchDaemon {
     if (!existsSync(path.join(REPO, 'dist', 'src', 'daemon', 'main.js'))) {
       throw new Error('dist/src is missing: run `npx tsc -p tsconfig.json` first');
     }
-    const proc = spawn(VESSELD, ['--root', this.stateRoot, '--host', this.host, '--log-level', 'debug', ...privateNetwork().args], {
+    const proc = spawn(VESSELD, ['--root', this.stateRoot, '--host', this.host, '--log-level', 'debug', ...this.network.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, VESSEL_CACHE_DIR: SHARED_CACHE },
       // Its own temp dir as cwd: anything a helper drops in the cwd (conmon pidfile-<id>) goes away with it.
@@ -509,6 +511,9 @@ export class BenchDaemon {
     }
     for (const m of this.mounts().reverse()) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
     removeCgroupTree(this.cgroupParent);
+    // The daemon keeps its bridges and nft table when it stops (as a real host would): remove them.
+    spawnSync('ip', ['link', 'del', this.network.bridge], { stdio: 'ignore' });
+    spawnSync('nft', ['delete', 'table', 'ip', `vessel_${this.cgroupParent.replace(/^\/vessel-/, '')}`], { stdio: 'ignore' });
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
