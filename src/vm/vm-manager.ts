@@ -134,7 +134,9 @@ export class VmManager {
     const nics: VmNic[] = (req.networks ?? [{ network: 'bridge' }]).map((n) => ({ network: n.network, mac: n.mac ?? randomMac(), ip: n.ip ?? null }));
     let leased = false;
     try {
-      await fs.mkdir(dir, { recursive: true, mode: 0o750 });
+      // Traversable (not listable) by the unprivileged QEMU user, which opens hot-plugged disks in it.
+      await fs.mkdir(dir, { recursive: true, mode: 0o711 });
+      await fs.chmod(dir, 0o711);
       let backing: string;
       if (image) {
         progress?.(`Preparing the base disk of ${req.image}`);

@@ -116,7 +116,8 @@ export class VmSnapshots {
       },
       state: { ...NEW_STATE },
     };
-    await fs.mkdir(dir, { recursive: true, mode: 0o750 });
+    await fs.mkdir(dir, { recursive: true, mode: 0o711 });
+    await fs.chmod(dir, 0o711);
     let leased = false;
     try {
       const pause = this.runner.isLive(source.id) && source.state.status === 'running';

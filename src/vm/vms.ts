@@ -231,11 +231,20 @@ export class VmService {
       const qmp = this.runner.qmp(vm);
       const node = `d-${name}`;
       await qmp.blockdevAdd({ driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: file } });
-      try {
-        await qmp.deviceAdd({ driver: 'virtio-blk-pci', id: `dev-${node}`, drive: node, serial: name });
-      } catch (e) {
+      // q35's root bus takes no hotplug: the argv has empty PCIe root ports hp0..hp3; use the first free one.
+      let added = false;
+      let lastError: unknown = null;
+      for (let port = 0; port < 4 && !added; port++) {
+        try {
+          await qmp.deviceAdd({ driver: 'virtio-blk-pci', id: `dev-${node}`, drive: node, serial: name, bus: `hp${port}` });
+          added = true;
+        } catch (e) {
+          lastError = e;
+        }
+      }
+      if (!added) {
         await qmp.blockdevDel(node).catch(() => {});
-        throw e;
+        throw lastError instanceof Error ? lastError : new ConflictError('No free hotplug port (4 disks at most while running)');
       }
     }
     vm.config = { ...vm.config, disks: [...vm.config.disks, { name, path: file, size }] };

@@ -4,7 +4,7 @@
  * side) and count what is left behind with `leftovers()`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +41,8 @@ export class TestDaemon {
 
   constructor(readonly options: DaemonOptions = {}) {
     this.root = mkdtempSync(path.join(os.tmpdir(), 'vt-'));
+    // Traversable, as /var/lib is for the real root: QEMU runs as an unprivileged user and opens disks below it.
+    chmodSync(this.root, 0o711);
     this.socket = path.join(this.root, 'api.sock');
     this.host = `unix://${this.socket}`;
     mkdirSync(this.workDir);

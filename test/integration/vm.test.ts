@@ -25,7 +25,7 @@ async function vmInspect(d: TestDaemon, name: string): Promise<any> {
 function tapsOf(d: TestDaemon): string[] {
   const out = spawnSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' }).stdout;
   const bridges = new Set(d.networkLeftovers().bridges);
-  return (JSON.parse(out || '[]') as Array<{ ifname: string; master?: string }>).filter((l) => l.ifname.startsWith('vm') && (!l.master || bridges.has(l.master))).map((l) => l.ifname);
+  return (JSON.parse(out || '[]') as Array<{ ifname: string; master?: string }>).filter((l) => l.ifname.startsWith('vm') && !!l.master && bridges.has(l.master)).map((l) => l.ifname);
 }
 
 describe('virtual machines', { timeout: 1_800_000 }, () => {
