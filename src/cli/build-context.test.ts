@@ -7,17 +7,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract, type Header as Headers } from 'tar-stream';
 import { packContext, resolveContext } from './build-context.js';
+import { tempDir } from '../core/test-temp-dirs.js';
 
-/** Temp dirs this file makes: all removed when its tests end, whatever the outcome. */
-const tempDirs: string[] = [];
-after(() => {
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(d);
-  return d;
-}
 
 interface Item {
   header: Headers;

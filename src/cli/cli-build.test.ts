@@ -7,17 +7,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { runCli, withDaemon, type Handler } from './testing.js';
+import { tempDir } from '../core/test-temp-dirs.js';
 
-/** Temp dirs this file makes: all removed when its tests end, whatever the outcome. */
-const tempDirs: string[] = [];
-after(() => {
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(d);
-  return d;
-}
 
 const IMAGE_ID = `sha256:${'5'.repeat(64)}`;
 const LINES = [

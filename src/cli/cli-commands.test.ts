@@ -6,17 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeFrame } from '../api/stdcopy.js';
 import { finish, ID, json, keepAttach, runCli, runHandler, withDaemon, type Handler, type UpgradeHandler } from './testing.js';
+import { tempDir } from '../core/test-temp-dirs.js';
 
-/** Temp dirs this file makes: all removed when its tests end, whatever the outcome. */
-const tempDirs: string[] = [];
-after(() => {
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(d);
-  return d;
-}
 
 test('exec: create, upgrade start, exit code from exec inspect', { timeout: 20000 }, async () => {
   const handler: Handler = (req, res) => {

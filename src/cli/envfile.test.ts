@@ -4,17 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectEnv, encodeFilters, parseEnvFile, parseLabelFile, resolveEnvFlag, toMap } from './envfile.js';
+import { tempDir } from '../core/test-temp-dirs.js';
 
-/** Temp dirs this file makes: all removed when its tests end, whatever the outcome. */
-const tempDirs: string[] = [];
-after(() => {
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(d);
-  return d;
-}
 
 const env = (vars: Record<string, string>) => (k: string) => vars[k];
 

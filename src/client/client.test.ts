@@ -15,17 +15,8 @@ import {
   UnavailableError,
 } from '../core/errors.js';
 import { jsonLines, parseHost, VesselClient } from './client.js';
+import { tempDir } from '../core/test-temp-dirs.js';
 
-/** Temp dirs this file makes: all removed when its tests end, whatever the outcome. */
-const tempDirs: string[] = [];
-after(() => {
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(d);
-  return d;
-}
 
 async function serve(
   handler: http.RequestListener,
