@@ -16,7 +16,9 @@ const RUN_ONLY: FlagSpec[] = [
   { long: 'detach', short: 'd', type: 'bool', help: 'Run container in background and print container ID' },
   { long: 'sig-proxy', type: 'bool', help: 'Proxy received signals to the container (non-TTY only)', defaultText: 'true' },
 ];
-const RUN_FLAGS: FlagSpec[] = [...RUN_ONLY, ...CONTAINER_FLAGS].sort((a, b) => a.long.localeCompare(b.long));
+// Plain code-unit order: localeCompare would load ICU's collator, which costs
+// milliseconds at every start of the CLI (the names are lowercase ASCII anyway).
+const RUN_FLAGS: FlagSpec[] = [...RUN_ONLY, ...CONTAINER_FLAGS].sort((a, b) => (a.long < b.long ? -1 : a.long > b.long ? 1 : 0));
 
 async function createContainer(client: VesselClient, req: CreateRequest): Promise<string> {
   const res = await client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
