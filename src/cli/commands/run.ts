@@ -4,12 +4,15 @@
  * (headers received before start, so a fast exit is not missed) → start →
  * stream until the daemon closes it → exit with the status from wait.
  */
+import { STATUS_FRAME, type RunStatus } from '../../api/run-stream.js';
 import type { VesselClient } from '../../client/client.js';
+import { openRun } from '../../client/run-request.js';
+import { InternalError } from '../../core/errors.js';
 import type { FlagSpec } from '../args.js';
 import { checkTty, forwardSignals, monitorTtySize, pumpStream, setRawTerminal } from '../attach.js';
-import { connect, out, type Command, type CommandTable } from '../command.js';
+import type { Command, CommandContext, CommandTable } from '../command.js';
 import { buildCreateRequest, CONTAINER_FLAGS, type CreateRequest } from '../container-config.js';
-import { pathName } from '../format.js';
+import { pathName } from '../path-name.js';
 import { beginWait, type WaitCondition } from '../wait.js';
 
 const RUN_ONLY: FlagSpec[] = [
@@ -105,6 +108,46 @@ export async function attachAndStart(client: VesselClient, id: string, opts: Att
   }
 }
 
+/**
+ * Vessel's one-request run (api/run-stream.ts) for attached non-TTY runs:
+ * the container's exit status, or null when the daemon lacks the endpoint.
+ */
+async function runInOneRequest(host: string, req: CreateRequest, opts: { stdin: boolean; sigProxy: boolean; client: () => Promise<VesselClient> }): Promise<number | null> {
+  const opened = await openRun(host, req.name, req.body);
+  if (!opened) return null;
+  for (const w of opened.warnings) process.stderr.write(`WARNING: ${w}\n`);
+  const cid = pathName(opened.id);
+  const stopSignals = opts.sigProxy
+    ? forwardSignals(async (signal) => (await opts.client()).call('POST', `/containers/${cid}/kill`, { query: { signal } }))
+    : () => undefined;
+  let status: RunStatus | undefined;
+  try {
+    const session = pumpStream(opened.socket, {
+      tty: false,
+      stdin: opts.stdin,
+      status: { stream: STATUS_FRAME, onFrame: (p) => void (status = JSON.parse(p.toString('utf8')) as RunStatus) },
+    });
+    // An in-band error (before any status) is the failed start.
+    await session.done.catch((e: unknown) => {
+      if (status) return;
+      const first = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      throw startFailure(new InternalError(first || 'error from daemon in stream'));
+    });
+  } finally {
+    stopSignals();
+  }
+  if (!status) throw new InternalError('Error waiting for container: unexpected EOF');
+  if (status.Error?.Message) throw new InternalError(`Error waiting for container: ${status.Error.Message}`);
+  return Number(status.StatusCode ?? 0);
+}
+
+/** One client per process, made on first use (loading node:http then). */
+let lazyClient: Promise<VesselClient> | undefined;
+function connectLazily(ctx: CommandContext): Promise<VesselClient> {
+  lazyClient ??= import('../command.js').then((m) => m.connect(ctx));
+  return lazyClient;
+}
+
 const run: Command = {
   usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
   summary: 'Create and run a new container from an image',
@@ -123,15 +166,23 @@ const run: Command = {
     } else {
       checkTty(stdin, body.Tty);
     }
-    const client = connect(ctx);
+    const sigProxy = args.has('sig-proxy') ? args.bool('sig-proxy') : true;
+    if (!detach && !body.Tty) {
+      // The HTTP client is loaded only if needed: for the kill of a proxied signal.
+      const code = await runInOneRequest(ctx.host, req, { stdin, sigProxy, client: () => connectLazily(ctx) });
+      if (code !== null) return code;
+    }
+    const { connect, out } = await import('../command.js');
+    const shared = connect(ctx);
+    const client = () => shared;
     // A missing image is reported as the daemon words it (there is no pull yet).
-    const id = await createContainer(client, req);
+    const id = await createContainer(client(), req);
     const autoRemove = body.HostConfig.AutoRemove === true;
     const condition: WaitCondition = autoRemove ? 'removed' : 'next-exit';
-    const start = () => client.call('POST', `/containers/${pathName(id)}/start`);
+    const start = () => client().call('POST', `/containers/${pathName(id)}/start`);
 
     if (detach) {
-      const wait = await beginWait(client, id, condition);
+      const wait = await beginWait(client(), id, condition);
       try {
         await start().catch((e: unknown) => {
           throw startFailure(e);
@@ -142,8 +193,7 @@ const run: Command = {
       await out(`${id}\n`);
       return 0;
     }
-    const sigProxy = args.has('sig-proxy') ? args.bool('sig-proxy') : true;
-    return attachAndStart(client, id, { tty: body.Tty, stdin, sigProxy, condition, start });
+    return attachAndStart(client(), id, { tty: body.Tty, stdin, sigProxy, condition, start });
   },
 };
 
@@ -157,6 +207,7 @@ const create: Command = {
   notes: 'Flags must come before IMAGE; everything after it is the container command.',
   async run(ctx, args) {
     const req = buildCreateRequest(args);
+    const { connect, out } = await import('../command.js');
     const id = await createContainer(connect(ctx), req);
     await out(`${id}\n`);
     return 0;
