@@ -27,7 +27,7 @@ import { checkName, randomName } from './names.js';
 import { containerPaths, type DaemonPaths } from './paths.js';
 import { restartDelayMs, shouldRestart } from './restart-policy.js';
 import { prepareBundle, releaseBundle } from './bundle.js';
-import { discardDir } from './discard.js';
+import { discardDir, discardsSettled } from './discard.js';
 import { OciRuntime } from './runtime.js';
 import { validateSpec } from './validate.js';
 import { normalizeSignal } from './signal.js';
@@ -119,6 +119,8 @@ export class ContainerManager extends EventEmitter {
     if (this.#scanTimer) clearInterval(this.#scanTimer);
     for (const t of this.#restartTimers.values()) clearTimeout(t);
     this.health.stopAll();
+    // Removed containers' directories still being deleted (start-up would also finish them).
+    await discardsSettled();
   }
 
   /** Runs `fn` with the container's lock held. */

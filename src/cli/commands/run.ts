@@ -3,6 +3,11 @@
  * create → attach (hijacked, before start so no output is lost) → wait
  * (headers received before start, so a fast exit is not missed) → start →
  * stream until the daemon closes it → exit with the status from wait.
+ *
+ * Attached non-TTY runs first try Vessel's one-request `POST /vessel/run`
+ * (api/run-stream.ts), which does all of that on the daemon's side; a daemon
+ * without it (Docker, an older vesseld) answers 404 and gets the sequence.
+ * The HTTP client (node:http) is loaded only when it is needed.
  */
 import { STATUS_FRAME, type RunStatus } from '../../api/run-stream.js';
 import type { VesselClient } from '../../client/client.js';
@@ -173,16 +178,15 @@ const run: Command = {
       if (code !== null) return code;
     }
     const { connect, out } = await import('../command.js');
-    const shared = connect(ctx);
-    const client = () => shared;
+    const client = connect(ctx);
     // A missing image is reported as the daemon words it (there is no pull yet).
-    const id = await createContainer(client(), req);
+    const id = await createContainer(client, req);
     const autoRemove = body.HostConfig.AutoRemove === true;
     const condition: WaitCondition = autoRemove ? 'removed' : 'next-exit';
-    const start = () => client().call('POST', `/containers/${pathName(id)}/start`);
+    const start = () => client.call('POST', `/containers/${pathName(id)}/start`);
 
     if (detach) {
-      const wait = await beginWait(client(), id, condition);
+      const wait = await beginWait(client, id, condition);
       try {
         await start().catch((e: unknown) => {
           throw startFailure(e);
@@ -193,7 +197,7 @@ const run: Command = {
       await out(`${id}\n`);
       return 0;
     }
-    return attachAndStart(client(), id, { tty: body.Tty, stdin, sigProxy, condition, start });
+    return attachAndStart(client, id, { tty: body.Tty, stdin, sigProxy, condition, start });
   },
 };
 
