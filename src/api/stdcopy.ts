@@ -10,7 +10,8 @@ export const STDERR = 2;
 export const SYSTEMERR = 3;
 export type StreamId = 0 | 1 | 2 | 3;
 
-export function encodeFrame(stream: StreamId, payload: Buffer): Buffer {
+/** `stream` may also be a private id such as run-stream.ts's STATUS_FRAME. */
+export function encodeFrame(stream: StreamId | number, payload: Buffer): Buffer {
   const header = Buffer.alloc(8);
   header[0] = stream;
   header.writeUInt32BE(payload.length, 4);

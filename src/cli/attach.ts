@@ -12,6 +12,8 @@ export interface PumpOptions {
   tty: boolean;
   /** Forward this process's stdin to the socket, half-closing at EOF. */
   stdin: boolean;
+  /** Receives the payload of frames with this private stream id (run-stream.ts's STATUS_FRAME) instead of stdout. */
+  status?: { stream: number; onFrame: (payload: Buffer) => void };
 }
 
 export interface StreamSession {
@@ -49,6 +51,7 @@ export function pumpStream(socket: net.Socket, opts: PumpOptions): StreamSession
       }
       for (const f of decoder.push(chunk)) {
         if (f.stream === SYSTEMERR) failed ??= new InternalError(f.payload.toString('utf8').trim() || 'error from daemon in stream');
+        else if (opts.status && f.stream === opts.status.stream) opts.status.onFrame(f.payload);
         else write(f.stream === STDERR ? process.stderr : process.stdout, f.payload);
       }
     });
@@ -71,6 +74,8 @@ export function pumpStream(socket: net.Socket, opts: PumpOptions): StreamSession
       stdin.off('end', onStdinEnd);
       stdin.pause();
     }
+    // A socket handed over paused (run-request.ts) would otherwise never flow.
+    socket.resume();
     if (opts.stdin) {
       stdin.pipe(socket, { end: false });
       stdin.once('end', onStdinEnd);

@@ -51,10 +51,7 @@ export function splitRepoTag(ref: string): { repo: string; tag: string } {
   return { repo: base, tag: '' };
 }
 
-/** Encodes a name for use in a URL path without escaping `/` and `:` (as the Docker CLI does). */
-export function pathName(name: string): string {
-  return encodeURI(name).replace(/[?#]/g, (c) => encodeURIComponent(c));
-}
+export { pathName } from './path-name.js';
 
 /** Formats a date the way Go prints time.Time in Docker's JSON-format listings. */
 export function goTime(unixSeconds: number): string {

@@ -26,6 +26,12 @@ export type UpgradeHandler = (req: Recorded, socket: net.Socket, daemon: FakeDae
 
 export class FakeDaemon {
   readonly requests: Recorded[] = [];
+  /**
+   * Upgrade requests for anything but attach and exec start (Vessel's
+   * `POST /vessel/run`), answered 404 as Docker does, so the CLI falls back to
+   * Docker's request sequence; kept apart from `requests`.
+   */
+  readonly rejected: Recorded[] = [];
   readonly server: http.Server;
   readonly socketPath: string;
   /** Open hijacked sockets and pending wait responses, by purpose. */
@@ -46,6 +52,14 @@ export class FakeDaemon {
     });
     this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket) => {
       const rec = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' };
+      if (!/\/(attach|exec\/[^/]+\/start)(\?|$)/.test(rec.url.split('?')[0] ?? '')) {
+        this.rejected.push(rec);
+        const text = JSON.stringify({ message: 'page not found' });
+        socket.on('error', () => undefined);
+        socket.resume(); // read (and drop) the request body, so the client's close is seen
+        socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${text.length}\r\nConnection: close\r\n\r\n${text}`);
+        return;
+      }
       this.requests.push(rec);
       this.#hijacked.add(socket);
       socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');

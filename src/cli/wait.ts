@@ -6,7 +6,7 @@
 import type http from 'node:http';
 import type { VesselClient } from '../client/client.js';
 import { InternalError } from '../core/errors.js';
-import { pathName } from './format.js';
+import { pathName } from './path-name.js';
 
 export interface PendingWait {
   /** The container's exit status once the condition is met. */

@@ -8,39 +8,13 @@ import http from 'node:http';
 import type net from 'node:net';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import {
-  ConflictError,
-  InternalError,
-  InvalidArgumentError,
-  NotFoundError,
-  NotModifiedError,
-  UnavailableError,
-  type VesselError,
-} from '../core/errors.js';
-
+import { InternalError, UnavailableError, type VesselError } from '../core/errors.js';
 import { API_VERSION, VERSION } from '../version.js';
+import { errorFromResponse, parseHost, transportError, type Endpoint } from './endpoint.js';
 
 export { API_VERSION };
+export { errorFromResponse, parseHost, transportError, type Endpoint };
 export const DEFAULT_HOST = 'unix:///run/vessel/vessel.sock';
-
-export type Endpoint = { kind: 'unix'; socketPath: string } | { kind: 'tcp'; hostname: string; port: number };
-
-/** Parses `unix:///path`, `/path` or `tcp://host:port`. */
-export function parseHost(spec: string): Endpoint {
-  if (spec.startsWith('unix://')) {
-    const socketPath = spec.slice('unix://'.length);
-    if (!socketPath.startsWith('/')) throw new InvalidArgumentError(`invalid host: ${spec}: socket path must be absolute`);
-    return { kind: 'unix', socketPath };
-  }
-  if (spec.startsWith('/')) return { kind: 'unix', socketPath: spec };
-  if (spec.startsWith('tcp://')) {
-    const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/?$/.exec(spec);
-    if (!m) throw new InvalidArgumentError(`invalid host: ${spec}`);
-    const hostname = (m[1] as string).replace(/^\[|\]$/g, '');
-    return { kind: 'tcp', hostname, port: m[2] ? Number(m[2]) : 2375 };
-  }
-  throw new InvalidArgumentError(`invalid host: ${spec}: expected unix:///path or tcp://host:port`);
-}
 
 export type QueryValue = string | number | boolean | undefined | null;
 
@@ -180,27 +154,26 @@ export class VesselClient {
       this.endpoint.kind === 'unix'
         ? { socketPath: this.endpoint.socketPath }
         : { host: this.endpoint.hostname, port: this.endpoint.port };
-    return http.request({
+    const options: http.RequestOptions & { servername: string } = {
       ...target,
       method,
       path: this.url(path, opts.query),
       headers,
       // Hijacked connections must not go back into the keep-alive pool.
       agent: pooled ? this.#agent : false,
-    });
+      // No TLS here: an empty server name stops the agent from deriving one
+      // from the Host header, whose first net.isIP() compiles a large regular
+      // expression (milliseconds of every CLI run).
+      servername: '',
+    };
+    return http.request(options);
   }
 
   #transportError(e: Error): VesselError {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ENOTDIR' || code === 'EHOSTUNREACH') {
-      return new UnavailableError(`Cannot connect to the Vessel daemon at ${this.host}: is vesseld running?`, { cause: e });
-    }
-    if (code === 'EACCES' || code === 'EPERM') {
-      return new UnavailableError(`permission denied while trying to connect to the Vessel daemon at ${this.host}`, { cause: e });
-    }
-    return new UnavailableError(`error during connect to ${this.host}: ${e.message}`, { cause: e });
+    return transportError(this.host, e);
   }
 }
+
 
 function writeBody(req: http.ClientRequest, body: unknown): void {
   if (body === undefined) {
@@ -232,23 +205,6 @@ export function readAll(stream: Readable): Promise<Buffer> {
   });
 }
 
-/** Maps a status and an error body (`{"message"}` or text) to a VesselError. */
-export function errorFromResponse(status: number, body: Buffer, fallback?: string): VesselError {
-  let message = '';
-  const text = body.toString('utf8').trim();
-  try {
-    const parsed = JSON.parse(text) as { message?: unknown };
-    if (typeof parsed?.message === 'string') message = parsed.message;
-  } catch {
-    message = text;
-  }
-  if (status === 304) return new NotModifiedError(message || 'Not modified');
-  message = (message || fallback || `request failed with status ${status}`).split('\n')[0] as string;
-  if (status === 400) return new InvalidArgumentError(message);
-  if (status === 404) return new NotFoundError(message);
-  if (status === 409) return new ConflictError(message);
-  return new InternalError(message);
-}
 
 /** Yields each JSON object of a newline-delimited JSON stream. */
 export async function* jsonLines<T = Record<string, unknown>>(stream: Readable): AsyncGenerator<{ value: T; raw: string }> {

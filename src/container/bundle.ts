@@ -2,7 +2,7 @@
  * Turning a container record into an OCI bundle on disk: the mounted root
  * filesystem, the per-container /etc files, and `config.json`.
  */
-import { promises as fs } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { ImageRecord } from '../image/image-store.js';
 import type { ContainerRecord } from './model.js';
@@ -12,7 +12,6 @@ import { effectiveProcess } from './run-config.js';
 import { containerMounts } from '../volume/bundle-mounts.js';
 import { buildSpec, type OciMount, type OciSpec } from './spec.js';
 import { capsFromMask } from './capabilities.js';
-import { readFileSync } from 'node:fs';
 import { resolveUser } from './user.js';
 
 export interface BundleInput {
@@ -47,9 +46,18 @@ export function containerHostname(c: ContainerRecord): string {
   return c.spec.Config.Hostname || c.id.slice(0, 12);
 }
 
+/** The host's /etc/resolv.conf, or '' when there is none. */
+function hostResolvConf(): string {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** The host's resolvers, minus loopback ones that mean nothing inside the container's own network. */
-async function resolvConf(nameservers: string[] | null): Promise<string> {
-  const text = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+function resolvConf(nameservers: string[] | null): string {
+  const text = hostResolvConf();
   let lines = text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l));
   if (nameservers) {
     // The embedded resolver answers container names and forwards the rest to the host's resolvers.
@@ -65,20 +73,22 @@ export async function prepareBundle(input: BundleInput): Promise<{ spec: OciSpec
   try {
     const user = await resolveUser(p.rootfs, proc.user);
     const hostname = containerHostname(c);
-    await fs.writeFile(p.hostname, `${hostname}\n`);
-    await fs.writeFile(
+    // The daemon's own small files in the container directory are written
+    // synchronously: a few syscalls cost less than thread-pool round trips.
+    writeFileSync(p.hostname, `${hostname}\n`);
+    writeFileSync(
       p.hosts,
       `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n${input.network.ip ?? '127.0.1.1'}\t${hostname}\n`,
     );
     const dns = Array.isArray(c.spec.HostConfig.Dns) ? (c.spec.HostConfig.Dns as string[]) : [];
-    await fs.writeFile(p.resolvConf, await resolvConf(dns.length ? dns : input.network.nameservers));
+    writeFileSync(p.resolvConf, resolvConf(dns.length ? dns : input.network.nameservers));
     const extraHosts = Array.isArray(c.spec.HostConfig.ExtraHosts) ? (c.spec.HostConfig.ExtraHosts as string[]) : [];
     if (extraHosts.length) {
       const lines = extraHosts.map((h) => {
         const i = h.lastIndexOf(':');
         return `${h.slice(i + 1)}\t${h.slice(0, i)}`;
       });
-      await fs.appendFile(p.hosts, `${lines.join('\n')}\n`);
+      appendFileSync(p.hosts, `${lines.join('\n')}\n`);
     }
     const hc = c.spec.HostConfig;
     // Host binds, --mount tmpfs, and volumes (pre-populated from the rootfs mounted above).
@@ -121,7 +131,7 @@ export async function prepareBundle(input: BundleInput): Promise<{ spec: OciSpec
       ...(input.network.netns ? { namespaces: { network: input.network.netns } } : {}),
       annotations: { 'io.vessel.container.name': c.name },
     });
-    await fs.writeFile(p.specFile, JSON.stringify(spec, null, 1));
+    writeFileSync(p.specFile, JSON.stringify(spec, null, 1));
     return { spec, terminal: proc.tty };
   } catch (e) {
     await unmountRootfs(p.rootfs).catch(() => {});

@@ -6,7 +6,7 @@
  * Reads the numbers `docker stats` needs and cleans up after the runtime, which
  * removes the container's own directory but never the shared parent.
  */
-import { existsSync, readdirSync, readFileSync, realpathSync, statfsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, rmdirSync, statfsSync } from 'node:fs';
 import { readdir, readFile, rmdir } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -32,8 +32,21 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
 /** Linux reports /proc/stat in USER_HZ, which is 100 on every architecture we run on. */
 const CLK_TCK = 100n;
 
+/**
+ * The host's own cgroup layout (under /sys/fs/cgroup) does not change while
+ * the daemon runs, so it is probed once; other roots (tests) every time.
+ */
+let hostVersion: CgroupVersion | null = null;
+let hostHierarchies: string[] | null = null;
+
 /** 2 only when the root itself is cgroup2; a hybrid host's empty `unified` mount does not count. */
 export function detectCgroupVersion(root: string = DEFAULT_ROOT): CgroupVersion {
+  if (root !== DEFAULT_ROOT) return probeCgroupVersion(root);
+  hostVersion ??= probeCgroupVersion(root);
+  return hostVersion;
+}
+
+function probeCgroupVersion(root: string): CgroupVersion {
   try {
     if (statfsSync(root).type === CGROUP2_SUPER_MAGIC) return 2;
   } catch {
@@ -53,6 +66,15 @@ function relativePath(cgroupsPath: string): string {
 /** Every v1 hierarchy under the root, once each: `cpu` and `cpuacct` are often symlinks to one `cpu,cpuacct` mount. */
 function hierarchies(root: string, version: CgroupVersion): string[] {
   if (version === 2) return [root];
+  if (root !== DEFAULT_ROOT) return listHierarchies(root);
+  if (hostHierarchies) return hostHierarchies;
+  const list = listHierarchies(root);
+  // An empty list means nothing is mounted yet: probe again next time.
+  if (list.length) hostHierarchies = list;
+  return list;
+}
+
+function listHierarchies(root: string): string[] {
   const seen = new Set<string>();
   for (const e of readdirSync(root, { withFileTypes: true })) {
     if (!e.isDirectory() && !e.isSymbolicLink()) continue;
@@ -90,8 +112,23 @@ async function readKeyed(file: string): Promise<Map<string, string>> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The common case first: an empty leaf cgroup goes with one rmdir, done
+ * synchronously (a quick syscall, no thread-pool round trip). True when `dir`
+ * is gone; false when it needs the full treatment (children, busy).
+ */
+function removeLeafSync(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
 /** rmdir children first; EBUSY means tasks are still leaving, so it is retried for a while. */
 async function removeTree(dir: string): Promise<void> {
+  if (removeLeafSync(dir)) return;
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });

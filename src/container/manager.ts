@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, promises as fs, watch, type FSWatcher } from 'node:fs';
+import { existsSync, promises as fs, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
 import type { ImageStore } from '../image/image-store.js';
 import { log } from '../core/log.js';
@@ -27,6 +27,7 @@ import { checkName, randomName } from './names.js';
 import { containerPaths, type DaemonPaths } from './paths.js';
 import { restartDelayMs, shouldRestart } from './restart-policy.js';
 import { prepareBundle, releaseBundle } from './bundle.js';
+import { discardDir, discardsSettled } from './discard.js';
 import { OciRuntime } from './runtime.js';
 import { validateSpec } from './validate.js';
 import { normalizeSignal } from './signal.js';
@@ -36,6 +37,15 @@ import { volumeServiceFor } from '../volume/registry.js';
 import type { ContainerNetworkInfo, NetworkManager } from '../network/network-manager.js';
 import { portRequests } from '../network/ports.js';
 import { networkInfo, networkModeOf, setupContainerNetwork } from './network-mode.js';
+
+/** A small file's text (pid and exit files, /proc entries), or `fallback` if it cannot be read. */
+function readSmall<T extends string | null = string>(file: string, fallback: T = '' as T): string | T {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
@@ -109,6 +119,8 @@ export class ContainerManager extends EventEmitter {
     if (this.#scanTimer) clearInterval(this.#scanTimer);
     for (const t of this.#restartTimers.values()) clearTimeout(t);
     this.health.stopAll();
+    // Removed containers' directories still being deleted (start-up would also finish them).
+    await discardsSettled();
   }
 
   /** Runs `fn` with the container's lock held. */
@@ -209,8 +221,10 @@ export class ContainerManager extends EventEmitter {
     const image = this.options.images.resolve(c.imageId);
     try {
       runtime.check();
-      await fs.rm(`${this.paths.exits}/${id}`, { force: true });
-      await fs.rm(`${p.persist}/oom`, { force: true });
+      // Tiny files on the start and exit paths are handled synchronously: a
+      // syscall is cheaper than a round trip through libuv's thread pool.
+      rmSync(`${this.paths.exits}/${id}`, { force: true });
+      rmSync(`${p.persist}/oom`, { force: true });
       const t0 = performance.now();
       const net = await setupContainerNetwork(c, this.store, this.options.networks, image.config.config?.ExposedPorts);
       const bundle = await prepareBundle({
@@ -250,7 +264,7 @@ export class ContainerManager extends EventEmitter {
       await runtime.start(id);
       // bench/run-latency reads this line for its phase breakdown.
       log.debug('container started', { id: id.slice(0, 12), bundleMs: Math.round(t1 - t0), createMs: Math.round(t2 - t1), startMs: Math.round(performance.now() - t2) });
-      const conmonPid = Number((await fs.readFile(p.conmonPidFile, 'utf8').catch(() => '0')).trim()) || 0;
+      const conmonPid = Number(readSmall(p.conmonPidFile).trim()) || 0;
       c.state = {
         ...c.state,
         Status: 'running',
@@ -356,7 +370,7 @@ export class ContainerManager extends EventEmitter {
       await fs.rm(exitFile, { force: true });
       return;
     }
-    const text = await fs.readFile(exitFile, 'utf8').catch(() => '');
+    const text = readSmall(exitFile);
     const code = Number.parseInt(text.trim(), 10);
     const p = containerPaths(this.paths, id);
     let oom = existsSync(`${p.persist}/oom`);
@@ -367,7 +381,7 @@ export class ContainerManager extends EventEmitter {
     await this.#releaseRuntime(c, true).catch((e) => {
       c.state.Error = errorMessage(e);
     });
-    await fs.rm(exitFile, { force: true });
+    rmSync(exitFile, { force: true });
     const ranFor = Date.now() - Date.parse(c.state.StartedAt);
     c.state = {
       ...c.state,
@@ -432,15 +446,17 @@ export class ContainerManager extends EventEmitter {
     let firstError: unknown = null;
     const cgroup = new ContainerCgroup(`${this.paths.cgroupParent}/${c.id}`);
     const stateDir = `${runtime.root}/${c.id}`;
+    let cgroupRemoved = false;
     try {
       if (existsSync(stateDir)) {
         // Once the init process has exited (a private pid namespace takes every
         // other process with it), `runc delete` only removes the cgroups and the
         // state directory; doing that here saves a runtime process per exit.
-        const st = exited ? await fs.readFile(`/proc/${c.state.Pid}/stat`, 'utf8').catch(() => null) : 'alive';
+        const st = exited ? readSmall(`/proc/${c.state.Pid}/stat`, null) : 'alive';
         if (st === null) {
           await cgroup.remove();
-          await fs.rm(stateDir, { recursive: true, force: true });
+          cgroupRemoved = true;
+          rmSync(stateDir, { recursive: true, force: true }); // state.json only
         } else if (existsSync(runtime.binary)) {
           await runtime.delete(c.id);
         }
@@ -453,7 +469,7 @@ export class ContainerManager extends EventEmitter {
       }
       void e;
     }
-    await cgroup.remove().catch(() => {});
+    if (!cgroupRemoved) await cgroup.remove().catch(() => {});
     await this.options.networks.teardown(c.id).catch((e) => {
       firstError ??= e;
     });
@@ -619,7 +635,7 @@ export class ContainerManager extends EventEmitter {
         this.#save(cur);
         throw new FailedPreconditionError(`Cannot remove container ${cur.name}: ${errorMessage(e)}`, { cause: e });
       }
-      await fs.rm(containerPaths(this.paths, c.id).dir, { recursive: true, force: true });
+      await discardDir(containerPaths(this.paths, c.id).dir, this.paths.tmp);
       const volumes = volumeServiceFor(this.paths.containers);
       const anonymous = volumes?.anonymousOf(c.id) ?? [];
       this.store.delete(c.id); // its volume references go with it (ON DELETE CASCADE)

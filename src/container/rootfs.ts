@@ -4,7 +4,7 @@
  * work directories. Only the upper directory is the container's; a new
  * container costs two empty directories until it writes.
  */
-import { readFileSync, promises as fs } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { InternalError } from '../core/errors.js';
 import { MNT_DETACH, mount, umount } from '../native/native.js';
 
@@ -15,9 +15,10 @@ export interface RootfsPaths {
 }
 
 export async function mountRootfs(lowerDirs: string[], paths: RootfsPaths): Promise<void> {
-  await fs.mkdir(paths.upper, { recursive: true, mode: 0o755 });
-  await fs.mkdir(paths.work, { recursive: true, mode: 0o700 });
-  await fs.mkdir(paths.merged, { recursive: true, mode: 0o755 });
+  // The daemon's own directories: synchronous, cheaper than three thread-pool round trips.
+  mkdirSync(paths.upper, { recursive: true, mode: 0o755 });
+  mkdirSync(paths.work, { recursive: true, mode: 0o700 });
+  mkdirSync(paths.merged, { recursive: true, mode: 0o755 });
   if (isMountPoint(paths.merged)) return;
   const data = `lowerdir=${lowerDirs.join(':')},upperdir=${paths.upper},workdir=${paths.work}`;
   if (data.length >= 4000) throw new InternalError('Too many image layers for one overlay mount');

@@ -72,9 +72,6 @@ export function resolveUserFrom(user: string, passwdText: string, groupText: str
 }
 
 export async function resolveUser(rootfs: string, user: string): Promise<ResolvedUser> {
-  return resolveUserFrom(
-    user,
-    await readOrEmpty(path.join(rootfs, 'etc', 'passwd')),
-    await readOrEmpty(path.join(rootfs, 'etc', 'group')),
-  );
+  const [passwd, group] = await Promise.all([readOrEmpty(path.join(rootfs, 'etc', 'passwd')), readOrEmpty(path.join(rootfs, 'etc', 'group'))]);
+  return resolveUserFrom(user, passwd, group);
 }

@@ -53,12 +53,15 @@ export async function takeUpgradeBody(ctx: RequestContext): Promise<Buffer> {
   return buf.subarray(0, length);
 }
 
-export function hijack(ctx: RequestContext, tty: boolean): RawStream {
+export function hijack(ctx: RequestContext, tty: boolean, extraHeaders: Record<string, string> = {}): RawStream {
   const contentType = tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
   if (ctx.upgrade) {
     const socket: Duplex = ctx.upgrade.socket;
+    const extra = Object.entries(extraHeaders)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
     socket.write(
-      `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
+      `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extra}\r\n`,
     );
     socket.on('error', () => {});
     // The client may half-close its side (stdin EOF) and still read output.
@@ -84,7 +87,7 @@ export function hijack(ctx: RequestContext, tty: boolean): RawStream {
     };
   }
   const { req, res } = ctx;
-  res.writeHead(200, { 'Content-Type': contentType });
+  res.writeHead(200, { 'Content-Type': contentType, ...extraHeaders });
   res.flushHeaders();
   return {
     write: (d) => {

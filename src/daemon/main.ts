@@ -19,6 +19,7 @@ import { VERSION } from '../version.js';
 import { DAEMON_USAGE, parseDaemonArgs, type DaemonConfig } from './config.js';
 import type { DaemonContext } from './context.js';
 import { containerRoutes } from './routes/containers.js';
+import { runRoutes } from './routes/run.js';
 import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
 import { imageArchiveRoutes } from './routes/image-archive.js';
@@ -122,6 +123,7 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
   const router = new Router();
   systemRoutes(router, ctx);
   containerRoutes(router, ctx);
+  runRoutes(router, ctx);
   execRoutes(router, ctx);
   imageRoutes(router, ctx);
   imageArchiveRoutes(router, ctx);

@@ -107,6 +107,10 @@ export class ApiServer {
     }
     if (upgrade && !upgrade.socket.destroyed) {
       const text = JSON.stringify(body);
+      // Drop whatever of the request is still unread (a body), so that the
+      // client's close is noticed and the socket does not linger.
+      upgrade.socket.on('error', () => undefined);
+      upgrade.socket.resume();
       upgrade.socket.end(
         `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
       );

@@ -106,5 +106,27 @@ export function openDb(path: string): Db {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  cacheStatements(db);
   return db;
+}
+
+/**
+ * Makes `db.prepare(sql)` return one compiled statement per SQL text. Every
+ * query in the daemon is a fixed string, and compiling one costs more than
+ * running it (a container's create-start-exit-remove runs about a dozen).
+ * Reuse is safe because statements are only ever run to completion
+ * (`get`/`all`/`run`; nothing keeps an `iterate()` open or switches a
+ * statement's mode with `pluck`/`raw`/`expand`).
+ */
+function cacheStatements(db: Db): void {
+  const compile = db.prepare.bind(db);
+  const cache = new Map<string, ReturnType<Db['prepare']>>();
+  db.prepare = ((sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      stmt = compile(sql);
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  }) as Db['prepare'];
 }

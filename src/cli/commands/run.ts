@@ -3,20 +3,30 @@
  * create → attach (hijacked, before start so no output is lost) → wait
  * (headers received before start, so a fast exit is not missed) → start →
  * stream until the daemon closes it → exit with the status from wait.
+ *
+ * Attached non-TTY runs first try Vessel's one-request `POST /vessel/run`
+ * (api/run-stream.ts), which does all of that on the daemon's side; a daemon
+ * without it (Docker, an older vesseld) answers 404 and gets the sequence.
+ * The HTTP client (node:http) is loaded only when it is needed.
  */
+import { STATUS_FRAME, type RunStatus } from '../../api/run-stream.js';
 import type { VesselClient } from '../../client/client.js';
+import { openRun } from '../../client/run-request.js';
+import { InternalError } from '../../core/errors.js';
 import type { FlagSpec } from '../args.js';
 import { checkTty, forwardSignals, monitorTtySize, pumpStream, setRawTerminal } from '../attach.js';
-import { connect, out, type Command, type CommandTable } from '../command.js';
+import type { Command, CommandContext, CommandTable } from '../command.js';
 import { buildCreateRequest, CONTAINER_FLAGS, type CreateRequest } from '../container-config.js';
-import { pathName } from '../format.js';
+import { pathName } from '../path-name.js';
 import { beginWait, type WaitCondition } from '../wait.js';
 
 const RUN_ONLY: FlagSpec[] = [
   { long: 'detach', short: 'd', type: 'bool', help: 'Run container in background and print container ID' },
   { long: 'sig-proxy', type: 'bool', help: 'Proxy received signals to the container (non-TTY only)', defaultText: 'true' },
 ];
-const RUN_FLAGS: FlagSpec[] = [...RUN_ONLY, ...CONTAINER_FLAGS].sort((a, b) => a.long.localeCompare(b.long));
+// Plain code-unit order: localeCompare would load ICU's collator, which costs
+// milliseconds at every start of the CLI (the names are lowercase ASCII anyway).
+const RUN_FLAGS: FlagSpec[] = [...RUN_ONLY, ...CONTAINER_FLAGS].sort((a, b) => (a.long < b.long ? -1 : a.long > b.long ? 1 : 0));
 
 async function createContainer(client: VesselClient, req: CreateRequest): Promise<string> {
   const res = await client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
@@ -103,6 +113,46 @@ export async function attachAndStart(client: VesselClient, id: string, opts: Att
   }
 }
 
+/**
+ * Vessel's one-request run (api/run-stream.ts) for attached non-TTY runs:
+ * the container's exit status, or null when the daemon lacks the endpoint.
+ */
+async function runInOneRequest(host: string, req: CreateRequest, opts: { stdin: boolean; sigProxy: boolean; client: () => Promise<VesselClient> }): Promise<number | null> {
+  const opened = await openRun(host, req.name, req.body);
+  if (!opened) return null;
+  for (const w of opened.warnings) process.stderr.write(`WARNING: ${w}\n`);
+  const cid = pathName(opened.id);
+  const stopSignals = opts.sigProxy
+    ? forwardSignals(async (signal) => (await opts.client()).call('POST', `/containers/${cid}/kill`, { query: { signal } }))
+    : () => undefined;
+  let status: RunStatus | undefined;
+  try {
+    const session = pumpStream(opened.socket, {
+      tty: false,
+      stdin: opts.stdin,
+      status: { stream: STATUS_FRAME, onFrame: (p) => void (status = JSON.parse(p.toString('utf8')) as RunStatus) },
+    });
+    // An in-band error (before any status) is the failed start.
+    await session.done.catch((e: unknown) => {
+      if (status) return;
+      const first = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      throw startFailure(new InternalError(first || 'error from daemon in stream'));
+    });
+  } finally {
+    stopSignals();
+  }
+  if (!status) throw new InternalError('Error waiting for container: unexpected EOF');
+  if (status.Error?.Message) throw new InternalError(`Error waiting for container: ${status.Error.Message}`);
+  return Number(status.StatusCode ?? 0);
+}
+
+/** One client per process, made on first use (loading node:http then). */
+let lazyClient: Promise<VesselClient> | undefined;
+function connectLazily(ctx: CommandContext): Promise<VesselClient> {
+  lazyClient ??= import('../command.js').then((m) => m.connect(ctx));
+  return lazyClient;
+}
+
 const run: Command = {
   usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
   summary: 'Create and run a new container from an image',
@@ -121,6 +171,13 @@ const run: Command = {
     } else {
       checkTty(stdin, body.Tty);
     }
+    const sigProxy = args.has('sig-proxy') ? args.bool('sig-proxy') : true;
+    if (!detach && !body.Tty) {
+      // The HTTP client is loaded only if needed: for the kill of a proxied signal.
+      const code = await runInOneRequest(ctx.host, req, { stdin, sigProxy, client: () => connectLazily(ctx) });
+      if (code !== null) return code;
+    }
+    const { connect, out } = await import('../command.js');
     const client = connect(ctx);
     // A missing image is reported as the daemon words it (there is no pull yet).
     const id = await createContainer(client, req);
@@ -140,7 +197,6 @@ const run: Command = {
       await out(`${id}\n`);
       return 0;
     }
-    const sigProxy = args.has('sig-proxy') ? args.bool('sig-proxy') : true;
     return attachAndStart(client, id, { tty: body.Tty, stdin, sigProxy, condition, start });
   },
 };
@@ -155,6 +211,7 @@ const create: Command = {
   notes: 'Flags must come before IMAGE; everything after it is the container command.',
   async run(ctx, args) {
     const req = buildCreateRequest(args);
+    const { connect, out } = await import('../command.js');
     const id = await createContainer(connect(ctx), req);
     await out(`${id}\n`);
     return 0;

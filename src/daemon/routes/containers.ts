@@ -29,15 +29,20 @@ function netView(ctx: DaemonContext, ref: string): NetView {
   return { endpoints: ctx.networks.store.endpoints({ containerId: id }), networks: ctx.networks.list() };
 }
 
+/** The body of `POST /containers/create`: the container config with HostConfig and NetworkingConfig inside. */
+export type CreateBody = ContainerRunConfig & { HostConfig?: HostConfig; NetworkingConfig?: ContainerSpec['NetworkingConfig'] };
+
+export function createSpec(body: CreateBody): ContainerSpec {
+  const { HostConfig: hostConfig, NetworkingConfig: networking, ...config } = body;
+  if (!config.Image) throw new InvalidArgumentError('Config.Image is required');
+  return { Config: config, HostConfig: hostConfig ?? {}, NetworkingConfig: networking ?? null };
+}
+
 export function containerRoutes(r: Router, ctx: DaemonContext): void {
   const { manager } = ctx;
 
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
-    const body = await readJson<ContainerRunConfig & { HostConfig?: HostConfig; NetworkingConfig?: ContainerSpec['NetworkingConfig'] }>(req);
-    const { HostConfig: hostConfig, NetworkingConfig: networking, ...config } = body;
-    if (!config.Image) throw new InvalidArgumentError('Config.Image is required');
-    const spec: ContainerSpec = { Config: config, HostConfig: hostConfig ?? {}, NetworkingConfig: networking ?? null };
-    sendJson(res, 201, await manager.create(query.get('name') || null, spec));
+    sendJson(res, 201, await manager.create(query.get('name') || null, createSpec(await readJson<CreateBody>(req))));
   });
 
   r.add('GET', '/containers/json', ({ res, query }) => {
