@@ -4,6 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { resolveGuestPath } from '../vm/guest/root-path.js';
 import { InvalidArgumentError } from '../core/errors.js';
 
 export interface ResolvedUser {
@@ -72,6 +73,8 @@ export function resolveUserFrom(user: string, passwdText: string, groupText: str
 }
 
 export async function resolveUser(rootfs: string, user: string): Promise<ResolvedUser> {
-  const [passwd, group] = await Promise.all([readOrEmpty(path.join(rootfs, 'etc', 'passwd')), readOrEmpty(path.join(rootfs, 'etc', 'group'))]);
+  // Symlinks in the image resolve inside the rootfs (an /etc/passwd linking to /etc/shadow must not reach the host's).
+  const inRoot = async (p: string) => path.join(rootfs, await resolveGuestPath(rootfs, p));
+  const [passwd, group] = await Promise.all([readOrEmpty(await inRoot('/etc/passwd')), readOrEmpty(await inRoot('/etc/group'))]);
   return resolveUserFrom(user, passwd, group);
 }
