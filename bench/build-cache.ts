@@ -33,6 +33,7 @@ import http from 'node:http';
 import path from 'node:path';
 import {
   BenchDaemon,
+  ensureTool,
   execOk,
   execTimed,
   loadAverage,
@@ -152,22 +153,6 @@ export function writeContext(dir: string): { files: number; bytes: number } {
 }
 
 // ---- buildah ----------------------------------------------------------------------
-
-function ensureBuildah(): string {
-  const found = which('buildah');
-  if (found) return found;
-  note('buildah not found: installing it with `apt-get install -y buildah`');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', 'buildah'], { stdio: ['ignore', 2, 2], env, timeout: 600_000 });
-  if (r.status !== 0) {
-    note('apt-get install failed; running `apt-get update` and trying once more');
-    spawnSync('apt-get', ['update'], { stdio: ['ignore', 2, 2], env, timeout: 600_000 });
-    r = spawnSync('apt-get', ['install', '-y', 'buildah'], { stdio: ['ignore', 2, 2], env, timeout: 600_000 });
-  }
-  const p = which('buildah');
-  if (!p) throw new Error('could not install buildah (apt-get install -y buildah)');
-  return p;
-}
 
 /** buildah confined to a private storage and private configuration under `dir`. */
 class PrivateBuildah {
@@ -302,7 +287,7 @@ async function main(): Promise<number> {
   const loadStart = loadAverage();
   note(`build-cache: ${opts.runs} fully cached rebuilds each with vessel build and buildah build --layers`);
   note(`machine: ${machineLine()}; load average ${loadStart}`);
-  const buildahBin = ensureBuildah();
+  const buildahBin = ensureTool('buildah');
 
   const d = new BenchDaemon('vessel-bench-build-');
   note('starting a private vesseld');

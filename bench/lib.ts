@@ -193,6 +193,32 @@ export function which(name: string): string | null {
   return null;
 }
 
+/**
+ * The path of `bin`, installing Debian package `pkg` with apt-get first when it
+ * is missing (one `apt-get update` and retry on failure); null if that fails.
+ * apt's output goes to stderr so `--json` output stays clean.
+ */
+export function tryInstallTool(bin: string, pkg = bin, why = ''): string | null {
+  const found = which(bin);
+  if (found) return found;
+  note(`${bin} not found: installing it with \`apt-get install -y ${pkg}\`${why ? ` (${why})` : ''}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () => spawnSync('apt-get', ['install', '-y', pkg], { stdio: ['ignore', 2, 2], env, timeout: 600_000 });
+  if (install().status !== 0) {
+    note('apt-get install failed; running `apt-get update` and trying once more');
+    spawnSync('apt-get', ['update'], { stdio: ['ignore', 2, 2], env, timeout: 600_000 });
+    install();
+  }
+  return which(bin);
+}
+
+/** `tryInstallTool`, failing the bench when the tool cannot be had. */
+export function ensureTool(bin: string, pkg = bin): string {
+  const p = tryInstallTool(bin, pkg);
+  if (!p) throw new Error(`could not install ${pkg} (apt-get install -y ${pkg})`);
+  return p;
+}
+
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('the benches need root (mounts, cgroups, runc)');
 }

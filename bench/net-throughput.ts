@@ -44,6 +44,7 @@ import {
   summarize,
   toolVersion,
   VESSEL,
+  ensureTool,
   which,
   type Summary,
 } from './lib.js';
@@ -108,23 +109,6 @@ function parseArgs(argv: string[]): Options {
 // ---- host helpers -------------------------------------------------------------
 
 const IPERF_PORT = 5201;
-
-function ensureIperf3(): string {
-  const found = which('iperf3');
-  if (found) return found;
-  note('iperf3 not found: installing it with `apt-get install -y iperf3`');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  // stdout of apt goes to our stderr so that --json output stays clean.
-  let r = spawnSync('apt-get', ['install', '-y', 'iperf3'], { stdio: ['ignore', 2, 2], env, timeout: 600_000 });
-  if (r.status !== 0) {
-    note('apt-get install failed; running `apt-get update` and trying once more');
-    spawnSync('apt-get', ['update'], { stdio: ['ignore', 2, 2], env, timeout: 600_000 });
-    r = spawnSync('apt-get', ['install', '-y', 'iperf3'], { stdio: ['ignore', 2, 2], env, timeout: 600_000 });
-  }
-  const p = which('iperf3');
-  if (!p) throw new Error('could not install iperf3 (apt-get install -y iperf3)');
-  return p;
-}
 
 /** `ip ...`, throwing with its output on failure. */
 const ip = (args: string[]) => execOk('ip', args, { timeoutMs: 30_000 });
@@ -344,7 +328,7 @@ async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   requireRoot();
   if (!which('ip')) throw new Error('iproute2 (`ip`) not found');
-  const iperf3 = ensureIperf3();
+  const iperf3 = ensureTool('iperf3');
 
   const loadStart = loadAverage();
   const totalS = opts.runs * opts.seconds * (3 + (opts.netns ? 1 : 0) + (opts.diag ? 2 : 0));

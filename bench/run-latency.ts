@@ -38,6 +38,7 @@ import {
   summarize,
   toolVersion,
   VESSEL,
+  tryInstallTool,
   which,
   type StartedLine,
   type Summary,
@@ -96,23 +97,6 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-/** Installs podman with apt-get when it is missing (a fresh machine); returns its path or null. */
-function ensurePodman(): string | null {
-  let p = which('podman');
-  if (p) return p;
-  note('podman not found: installing it with `apt-get install -y podman` (for variant (e))');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', 'podman'], { stdio: ['ignore', 2, 2], env });
-  if (r.status !== 0) {
-    note('apt-get install failed; running `apt-get update` and trying once more');
-    spawnSync('apt-get', ['update'], { stdio: ['ignore', 2, 2], env });
-    r = spawnSync('apt-get', ['install', '-y', 'podman'], { stdio: ['ignore', 2, 2], env });
-  }
-  p = which('podman');
-  if (!p) note('podman could not be installed: variant (e) and the (a)/(e) ratio are skipped');
-  return p;
-}
-
 type Key = 'a' | 'b' | 'c' | 'd' | 'e';
 
 interface Variant {
@@ -135,7 +119,8 @@ async function main(): Promise<number> {
   requireRoot();
   const runc = which('runc');
   if (!runc) throw new Error('runc not found (npm run setup installs it)');
-  const podman = opts.podman ? ensurePodman() : null;
+  const podman = opts.podman ? tryInstallTool('podman', 'podman', 'for variant (e)') : null;
+  if (opts.podman && !podman) note('podman could not be installed: variant (e) and the (a)/(e) ratio are skipped');
 
   const loadStart = loadAverage();
   note(`run-latency: ${opts.runs} rounds + ${opts.warmup} warm-up, variants interleaved round-robin`);
