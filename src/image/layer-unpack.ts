@@ -76,6 +76,7 @@ export async function unpackLayer(
   const ac = new AbortController();
   const onAbort = (): void => ac.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort(); // aborted while the root was being created
   try {
     const result = await unpackInto(input, new Unpacker(root), ac);
     const { expectedDigest: digest, expectedDiffId: diffId } = options;
