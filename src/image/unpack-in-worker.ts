@@ -90,8 +90,10 @@ function spawnUnpack(data: UnpackWorkerData): WorkerUnpack {
         settled = true;
         wake();
         resolve(m.result);
+        void worker.terminate(); // its work, including any cleanup, is over once it reports
       } else {
         fail(revive(m.error));
+        void worker.terminate();
       }
     });
     // A worker that dies without reporting may have left a partial directory: remove it first.

@@ -85,7 +85,8 @@ async function run(): Promise<void> {
     post({ type: 'failed', error: { name: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}) } });
   } finally {
     input.destroy();
-    port.removeAllListeners('message'); // nothing left to keep the thread alive: it exits
+    port.removeAllListeners('message');
+    port.unref(); // nothing left to keep the thread alive (the parent also terminates it)
   }
 }
 
