@@ -22,6 +22,7 @@
  * of tiny lstat/open/chown/utimes calls, and a thread-pool round trip for each
  * made unpacking /usr/share ~7x slower. The event loop still gets control
  * whenever the parser needs more input, i.e. every input chunk (<= 128 KiB).
+ * Pulls run it in a worker thread (unpack-in-worker.ts), off the daemon's event loop.
  */
 import fs, { constants as fsc, promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -76,6 +77,7 @@ export async function unpackLayer(
   const ac = new AbortController();
   const onAbort = (): void => ac.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort(); // aborted while the root was being created
   try {
     const result = await unpackInto(input, new Unpacker(root), ac);
     const { expectedDigest: digest, expectedDiffId: diffId } = options;

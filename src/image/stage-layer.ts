@@ -6,7 +6,8 @@
  * crash before that leaves only a `tmp-` directory that `init` removes.
  *
  * gzip and plain tar are handled by unpackLayer; zstd is decompressed by
- * the `zstd` binary and unpacked as a plain tar.
+ * the `zstd` binary and unpacked as a plain tar. Both unpack in a worker
+ * thread, off the daemon's event loop (unpack-in-worker.ts).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +15,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ContentStore } from './content-store.js';
-import { unpackLayer, type UnpackResult } from './layer-unpack.js';
+import type { UnpackResult } from './layer-unpack.js';
+import { unpackFileInWorker, unpackStreamInWorker } from './unpack-in-worker.js';
 import { MEDIA_TYPE } from './oci.js';
 
 /** A layer unpacked into a temporary directory, not yet recorded. */
@@ -39,7 +41,7 @@ export async function stageLayer(
   const zstd = blob.mediaType.endsWith('+zstd');
   const result = zstd
     ? await unpackZstd(content.blobPath(blob.digest), blob.digest, tmp, expectedDiffId)
-    : await unpackLayer(content.openRead(blob.digest), tmp, { expectedDigest: blob.digest, expectedDiffId });
+    : await unpackFileInWorker(content.blobPath(blob.digest), tmp, { expectedDigest: blob.digest, expectedDiffId });
   return {
     tmpDir: tmp,
     diffId: result.diffId,
@@ -61,7 +63,7 @@ async function unpackZstd(file: string, digest: string, dest: string, expectedDi
   exited.catch(() => child.stdout.destroy());
   let result: UnpackResult;
   try {
-    result = await unpackLayer(child.stdout, dest, { expectedDiffId });
+    result = await unpackStreamInWorker(child.stdout, dest, { expectedDiffId });
   } catch (e) {
     // When zstd failed (a truncated or corrupt blob), its own message explains the broken tar: give it a moment to exit.
     await Promise.race([exited.catch(() => 255), new Promise((r) => setTimeout(r, 2000))]);

@@ -30,6 +30,27 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** Daemons made by this process and not destroyed yet. */
+const live = new Set<TestDaemon>();
+let armed = false;
+
+/**
+ * On exit, and on the signals a test runner or a terminal sends, removes
+ * what the daemons not yet destroyed left on the host. A signal still ends
+ * the process (with 128 + signal number), after the cleanup.
+ */
+function armSafetyNet(): void {
+  if (armed) return;
+  armed = true;
+  process.on('exit', () => TestDaemon.destroyAllSync());
+  for (const [sig, num] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+    process.once(sig, () => {
+      TestDaemon.destroyAllSync();
+      process.exit(128 + num);
+    });
+  }
+}
+
 export class TestDaemon {
   readonly root: string;
   readonly socket: string;
@@ -46,6 +67,8 @@ export class TestDaemon {
     this.socket = path.join(this.root, 'api.sock');
     this.host = `unix://${this.socket}`;
     mkdirSync(this.workDir);
+    live.add(this);
+    armSafetyNet();
   }
 
   /**
@@ -215,6 +238,18 @@ export class TestDaemon {
       if (vms.length) await this.cli(['vm', 'rm', '-f', ...vms], { timeoutMs: 60_000 });
       await this.stop();
     }
+    this.#destroySync();
+  }
+
+  /**
+   * Everything of destroy() that needs no running daemon, synchronous so that
+   * the exit/signal safety net below can run it too: a test file killed by the
+   * runner (timeout, Ctrl-C) never reaches its after() hook, and its detached
+   * vesseld would otherwise keep its bridge, nft table and namespaces forever.
+   */
+  #destroySync(): void {
+    live.delete(this);
+    if (this.#proc && TestDaemon.#alive(this.#proc)) this.#proc.kill('SIGKILL');
     // VMs a crashed daemon left running.
     for (const pid of this.qemuPids()) {
       try {
@@ -249,6 +284,17 @@ export class TestDaemon {
     for (const link of [...net.vethsOnBridges, ...net.bridges]) spawnSync('ip', ['link', 'del', link], { stdio: 'ignore' });
     spawnSync('nft', ['delete', 'table', 'ip', `vessel_${this.tag}`], { stdio: 'ignore' });
     rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** Cleans up every daemon not destroyed yet; for process exit only. */
+  static destroyAllSync(): void {
+    for (const d of [...live]) {
+      try {
+        d.#destroySync();
+      } catch {
+        /* best effort: the process is going away */
+      }
+    }
   }
 
   /** QEMU processes of this daemon's VMs (their command lines name files under its root). */

@@ -9,14 +9,15 @@
  * record the image in one transaction. Any failure removes the staged
  * directories and the blobs this pull added, so the store is as before.
  */
-import { Transform, type TransformCallback } from 'node:stream';
-import { InvalidArgumentError, UnavailableError, VesselError } from '../../core/errors.js';
+import { InvalidArgumentError, UnavailableError } from '../../core/errors.js';
+import { log } from '../../core/log.js';
 import { chainIdOf, type ImageRecord, type ImageStore, type StagedLayer, type PulledImage } from '../../image/image-store.js';
 import type { Credentials } from './auth.js';
 import { isInsecureRegistry, resolveRemote } from './endpoint.js';
-import { localLayerType, parseConfig, parseManifest, sha256Of, type RemoteDescriptor } from './manifest.js';
+import { parseConfig, parseManifest, sha256Of, type RemoteDescriptor } from './manifest.js';
 import { selectManifest, type Platform } from './platform.js';
-import { shortDigest, throttled, type Progress } from './progress.js';
+import { shortDigest, type Progress } from './progress.js';
+import { pullLayer } from './pull-layer.js';
 import { RegistryClient } from './registry-client.js';
 import { readBody } from './transport.js';
 
@@ -88,7 +89,9 @@ export async function pullImage(store: ImageStore, reference: string, options: P
     let image: ImageRecord;
     try {
       options.signal?.throwIfAborted();
+      const t0 = performance.now();
       image = await store.commitPulled(pulled);
+      log.debug('pull: image recorded', { image: imageId, commitMs: Math.round(performance.now() - t0) });
     } catch (e) {
       await layers.discard();
       throw e;
@@ -114,22 +117,6 @@ async function fetchSmallBlob(client: RegistryClient, repo: string, d: RemoteDes
     throw new InvalidArgumentError(`Blob ${d.digest} from ${client.host}/${repo} failed verification: got ${got} (${bytes.length} bytes, expected ${d.size})`);
   }
   return bytes;
-}
-
-/** Counts bytes, reports progress, and fails as soon as more than `size` bytes arrive. */
-function sizeGuard(size: number, digest: string, onBytes: (n: number) => void): Transform {
-  let n = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      n += chunk.length;
-      if (n > size) {
-        cb(new InvalidArgumentError(`Blob ${digest} failed verification: more than the ${size} bytes the manifest declares`));
-        return;
-      }
-      onBytes(n);
-      cb(null, chunk);
-    },
-  });
 }
 
 async function fetchLayers(
@@ -169,40 +156,10 @@ async function fetchLayers(
         entries.push({ existing: have });
         continue;
       }
-      const id = shortDigest(p.desc.digest);
-      if (!(await store.content.has(p.desc.digest))) {
-        const res = await client.getBlob(repo, p.desc.digest);
-        const total = p.desc.size;
-        const report = throttled(total, (current) => progress({ status: 'Downloading', id, progressDetail: { current, total } }));
-        newBlobs.push(p.desc.digest);
-        const onAbort = () => res.destroy(new UnavailableError('Pull cancelled'));
-        signal?.addEventListener('abort', onAbort, { once: true });
-        try {
-          const guard = sizeGuard(total, p.desc.digest, report);
-          // pipe() does not forward errors: a reset connection or a cancel must fail the write, not stall it.
-          res.on('error', (err) => guard.destroy(err));
-          await store.content.write(res.pipe(guard), { digest: p.desc.digest, size: total });
-        } catch (e) {
-          res.destroy();
-          const why = e instanceof Error ? e.message : String(e);
-          if (e instanceof VesselError && /mismatch|verification/.test(why)) {
-            throw new InvalidArgumentError(`Blob ${p.desc.digest} from ${client.host}/${repo} failed verification: ${why}`, { cause: e });
-          }
-          if (!(e instanceof VesselError)) {
-            throw new UnavailableError(`Downloading blob ${p.desc.digest} from ${client.host}/${repo}: ${why}`, { cause: e });
-          }
-          throw e;
-        } finally {
-          signal?.removeEventListener('abort', onAbort);
-        }
-        progress({ status: 'Verifying Checksum', id, progressDetail: {} });
-      }
-      progress({ status: 'Download complete', id, progressDetail: {} });
-      progress({ status: 'Extracting', id, progressDetail: {} });
-      const s = await store.stageLayer({ digest: p.desc.digest, size: p.desc.size, mediaType: localLayerType(p.desc.mediaType) }, p.diffId);
+      const s = await pullLayer(store, client, repo, p.desc, p.diffId, { progress, signal, newBlobs });
       staged.push(s);
       entries.push({ staged: s });
-      progress({ status: 'Pull complete', id, progressDetail: {} });
+      progress({ status: 'Pull complete', id: shortDigest(p.desc.digest), progressDetail: {} });
     }
     return { entries, discard };
   } catch (e) {
