@@ -43,6 +43,7 @@ import {
   r1,
   r2,
   requireRoot,
+  parseBenchFlags,
   runMain,
   summarize,
   toolVersion,
@@ -61,31 +62,8 @@ const GOAL = 1.0;
 const TAG = 'bench-app:latest';
 
 function parseArgs(argv: string[]): { runs: number; json: boolean } {
-  const o = { runs: 10, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    switch (flag) {
-      case '--runs':
-      case '-n': {
-        const v = Number(inline ?? argv[++i]);
-        if (!Number.isInteger(v) || v < 1 || v > 200) throw new Error('--runs needs an integer from 1 to 200');
-        o.runs = v;
-        break;
-      }
-      case '--json':
-        o.json = true;
-        break;
-      case '-h':
-      case '--help':
-        process.stdout.write(USAGE);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown argument ${a}\n${USAGE}`);
-    }
-  }
-  return o;
+  const runs = { key: 'runs', int: [1, 200] } as const;
+  return parseBenchFlags(argv, USAGE, { runs: 10, json: false }, { '--runs': runs, '-n': runs, '--json': { key: 'json', set: true } });
 }
 
 // ---- the build context ----------------------------------------------------------

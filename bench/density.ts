@@ -26,6 +26,7 @@ import {
   r1,
   r2,
   requireRoot,
+  parseBenchFlags,
   runMain,
   sleep,
   smapsRollup,
@@ -42,31 +43,8 @@ const USAGE = `Usage: bench/density [--count N] [--json]
 const GOAL_MIB = 2;
 
 function parseArgs(argv: string[]): { count: number; json: boolean } {
-  const o = { count: 100, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    switch (flag) {
-      case '--count':
-      case '-n': {
-        const v = Number(inline ?? argv[++i]);
-        if (!Number.isInteger(v) || v < 1) throw new Error('--count needs a positive integer');
-        o.count = v;
-        break;
-      }
-      case '--json':
-        o.json = true;
-        break;
-      case '-h':
-      case '--help':
-        process.stdout.write(USAGE);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown argument ${a}\n${USAGE}`);
-    }
-  }
-  return o;
+  const count = { key: 'count', int: [1, 10_000] } as const;
+  return parseBenchFlags(argv, USAGE, { count: 100, json: false }, { '--count': count, '-n': count, '--json': { key: 'json', set: true } });
 }
 
 /** Fields sampled from /proc/meminfo (KiB). `Used` = MemTotal − MemAvailable. */

@@ -219,6 +219,45 @@ export function ensureTool(bin: string, pkg = bin): string {
   return p;
 }
 
+export type FlagRule =
+  | { key: string; int: readonly [number, number] }
+  | { key: string; set: boolean }
+  | { key: string; oneOf: readonly string[] };
+
+/**
+ * The benches' command lines: `--flag V`, `--flag=V` or a switch, per
+ * `rules`; `-h`/`--help` prints `usage` and exits; anything else is an error.
+ */
+export function parseBenchFlags<T extends object>(argv: string[], usage: string, defaults: T, rules: Record<string, FlagRule>): T {
+  const o = { ...defaults } as Record<string, unknown>;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    if (flag === '-h' || flag === '--help') {
+      process.stdout.write(usage);
+      process.exit(0);
+    }
+    const rule = rules[flag];
+    if (!rule) throw new Error(`unknown argument ${a}\n${usage}`);
+    if ('set' in rule) {
+      o[rule.key] = rule.set;
+      continue;
+    }
+    const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+    if ('int' in rule) {
+      const n = Number(v);
+      const [lo, hi] = rule.int;
+      if (v === undefined || !Number.isInteger(n) || n < lo || n > hi) throw new Error(`${flag} needs an integer from ${lo} to ${hi}`);
+      o[rule.key] = n;
+    } else {
+      if (v === undefined || !rule.oneOf.includes(v)) throw new Error(`${flag} needs one of ${rule.oneOf.join(', ')}`);
+      o[rule.key] = v;
+    }
+  }
+  return o as T;
+}
+
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('the benches need root (mounts, cgroups, runc)');
 }

@@ -39,6 +39,7 @@ import {
   onCleanup,
   r2,
   requireRoot,
+  parseBenchFlags,
   runMain,
   sleep,
   summarize,
@@ -67,43 +68,17 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 5, runs: 3, json: false, netns: true, diag: true };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const num = (lo: number, hi: number) => {
-      const v = Number(inline ?? argv[++i]);
-      if (!Number.isInteger(v) || v < lo || v > hi) throw new Error(`${flag} needs an integer from ${lo} to ${hi}`);
-      return v;
-    };
-    switch (flag) {
-      case '--seconds':
-      case '-t':
-        o.seconds = num(1, 60);
-        break;
-      case '--runs':
-      case '-n':
-        o.runs = num(1, 100);
-        break;
-      case '--json':
-        o.json = true;
-        break;
-      case '--no-netns':
-        o.netns = false;
-        break;
-      case '--no-diag':
-        o.diag = false;
-        break;
-      case '--help':
-      case '-h':
-        process.stdout.write(USAGE);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown argument ${a}\n${USAGE}`);
-    }
-  }
-  return o;
+  const seconds = { key: 'seconds', int: [1, 60] } as const;
+  const runs = { key: 'runs', int: [1, 100] } as const;
+  return parseBenchFlags(argv, USAGE, { seconds: 5, runs: 3, json: false, netns: true, diag: true }, {
+    '--seconds': seconds,
+    '-t': seconds,
+    '--runs': runs,
+    '-n': runs,
+    '--json': { key: 'json', set: true },
+    '--no-netns': { key: 'netns', set: false },
+    '--no-diag': { key: 'diag', set: false },
+  });
 }
 
 // ---- host helpers -------------------------------------------------------------

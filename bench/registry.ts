@@ -48,6 +48,8 @@ import {
   r1,
   r2,
   requireRoot,
+  ensureTool,
+  parseBenchFlags,
   runMain,
   summarize,
   toolVersion,
@@ -69,54 +71,14 @@ const IMAGE = 'debian:bookworm';
 type ServerKind = 'docker' | 'vessel';
 
 function parseArgs(argv: string[]): { rounds: number; servers: ServerKind[]; json: boolean } {
-  const o = { rounds: 3, servers: ['docker'] as ServerKind[], json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    switch (flag) {
-      case '--rounds':
-      case '-n': {
-        const v = Number(inline ?? argv[++i]);
-        if (!Number.isInteger(v) || v < 1 || v > 50) throw new Error('--rounds needs an integer from 1 to 50');
-        o.rounds = v;
-        break;
-      }
-      case '--server': {
-        const v = inline ?? argv[++i];
-        if (v === 'both') o.servers = ['docker', 'vessel'];
-        else if (v === 'docker' || v === 'vessel') o.servers = [v];
-        else throw new Error('--server needs docker, vessel or both');
-        break;
-      }
-      case '--json':
-        o.json = true;
-        break;
-      case '-h':
-      case '--help':
-        process.stdout.write(USAGE);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown argument ${a}\n${USAGE}`);
-    }
-  }
-  return o;
-}
-
-function ensureTool(bin: string, pkg: string): string {
-  const found = which(bin);
-  if (found) return found;
-  note(`${bin} not found: installing it with \`apt-get install -y ${pkg}\``);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', pkg], { stdio: ['ignore', 2, 2], env, timeout: 600_000 });
-  if (r.status !== 0) {
-    note('apt-get install failed; running `apt-get update` and trying once more');
-    spawnSync('apt-get', ['update'], { stdio: ['ignore', 2, 2], env, timeout: 600_000 });
-    r = spawnSync('apt-get', ['install', '-y', pkg], { stdio: ['ignore', 2, 2], env, timeout: 600_000 });
-  }
-  const p = which(bin);
-  if (!p) throw new Error(`could not install ${pkg} (apt-get install -y ${pkg})`);
-  return p;
+  const rounds = { key: 'rounds', int: [1, 50] } as const;
+  const o = parseBenchFlags(argv, USAGE, { rounds: 3, server: 'docker', json: false }, {
+    '--rounds': rounds,
+    '-n': rounds,
+    '--server': { key: 'server', oneOf: ['docker', 'vessel', 'both'] },
+    '--json': { key: 'json', set: true },
+  });
+  return { rounds: o.rounds, json: o.json, servers: o.server === 'both' ? ['docker', 'vessel'] : [o.server as ServerKind] };
 }
 
 function layoutIndex(dir: string): { manifests: Array<{ digest: string; annotations?: Record<string, string> }> } {

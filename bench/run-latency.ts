@@ -34,6 +34,7 @@ import {
   r2,
   removeCgroupTree,
   requireRoot,
+  parseBenchFlags,
   runMain,
   summarize,
   toolVersion,
@@ -62,39 +63,14 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { runs: 20, warmup: 2, json: false, podman: true };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const num = () => {
-      const v = Number(inline ?? argv[++i]);
-      if (!Number.isInteger(v) || v < 0) throw new Error(`${flag} needs a non-negative integer`);
-      return v;
-    };
-    switch (flag) {
-      case '--runs':
-      case '-n':
-        o.runs = Math.max(1, num());
-        break;
-      case '--warmup':
-        o.warmup = num();
-        break;
-      case '--json':
-        o.json = true;
-        break;
-      case '--no-podman':
-        o.podman = false;
-        break;
-      case '-h':
-      case '--help':
-        process.stdout.write(USAGE);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown argument ${a}\n${USAGE}`);
-    }
-  }
-  return o;
+  const runs = { key: 'runs', int: [1, 10_000] } as const;
+  return parseBenchFlags(argv, USAGE, { runs: 20, warmup: 2, json: false, podman: true }, {
+    '--runs': runs,
+    '-n': runs,
+    '--warmup': { key: 'warmup', int: [0, 1000] },
+    '--json': { key: 'json', set: true },
+    '--no-podman': { key: 'podman', set: false },
+  });
 }
 
 type Key = 'a' | 'b' | 'c' | 'd' | 'e';

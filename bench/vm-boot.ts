@@ -11,18 +11,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { QgaClient } from '../src/vm/qga/client.js';
-import { BenchDaemon, execTimed, loadAverage, machineLine, note, onCleanup, r2, requireRoot, runMain, sleep, summarize, VESSEL } from './lib.js';
+import { BenchDaemon, execTimed, loadAverage, machineLine, note, onCleanup, r2, requireRoot, parseBenchFlags, runMain, sleep, summarize, VESSEL } from './lib.js';
+
+const USAGE = 'usage: bench/vm-boot [--runs N (1-100, default 5)] [--json]\n';
 
 function parseArgs(argv: string[]): { runs: number; json: boolean } {
-  const o = { runs: 5, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--runs') o.runs = Number(argv[++i]);
-    else if (a === '--json') o.json = true;
-    else throw new Error(`unknown argument ${a} (usage: bench/vm-boot [--runs N] [--json])`);
-  }
-  if (!(o.runs >= 1)) throw new Error('--runs must be at least 1');
-  return o;
+  return parseBenchFlags(argv, USAGE, { runs: 5, json: false }, { '--runs': { key: 'runs', int: [1, 100] }, '--json': { key: 'json', set: true } });
 }
 
 /** Milliseconds until the guest agent at `socket` answers a ping. */

@@ -28,6 +28,7 @@ import { TestDaemon } from '../framework/daemon.js';
 import { assertOneLineError, countDir, makeTar } from '../framework/helpers.js';
 import { freePort } from '../framework/registry.js';
 import { RegistryProcess } from '../framework/registry-server.js';
+import { must, run, sha256 } from '../framework/tools.js';
 
 let dir: string;
 let layout: string;
@@ -40,19 +41,6 @@ let busyboxId: string;
 let umociManifest: string;
 let umociConfig: string;
 
-function run(cmd: string, args: string[]): { status: number; stdout: Buffer; stderr: string } {
-  const r = spawnSync(cmd, args, { maxBuffer: 1 << 28, timeout: 300_000 });
-  if (r.error) throw new Error(`cannot run ${cmd} (is it installed?): ${r.error.message}`);
-  return { status: r.status ?? 255, stdout: r.stdout, stderr: r.stderr.toString() };
-}
-
-function must(cmd: string, args: string[]): Buffer {
-  const r = run(cmd, args);
-  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
-
-const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 function layoutIndex(dirPath: string): { manifests: Array<{ digest: string; annotations?: Record<string, string> }> } {
   return JSON.parse(readFileSync(path.join(dirPath, 'index.json'), 'utf8'));

@@ -15,24 +15,12 @@ import path from 'node:path';
 import { assertOneLineError } from '../framework/helpers.js';
 import { TestDaemon } from '../framework/daemon.js';
 import { RegistryProcess, vessel } from '../framework/registry-server.js';
+import { must, run, sha256 } from '../framework/tools.js';
 
 let dir: string;
 let layout: string;
 let reg: RegistryProcess;
 
-function run(cmd: string, args: string[]): { status: number; stdout: Buffer; stderr: string } {
-  const r = spawnSync(cmd, args, { maxBuffer: 1 << 28, timeout: 300_000 });
-  if (r.error) throw new Error(`cannot run ${cmd} (is it installed?): ${r.error.message}`);
-  return { status: r.status ?? 255, stdout: r.stdout, stderr: r.stderr.toString() };
-}
-
-function must(cmd: string, args: string[]): Buffer {
-  const r = run(cmd, args);
-  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
-
-const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 function blobs(root: string): string[] {
   return readdirSync(path.join(root, 'blobs', 'sha256')).map((h) => `sha256:${h}`).sort();
