@@ -168,7 +168,10 @@ test('writeLayerFromUpper turns an overlayfs upper dir into an OCI layer that re
       umount(M);
     }
     delete merged['etc/hostname']; // excluded below
-    mknod(path.join(U, 'new/devnull'), fsc.S_IFCHR | 0o666, 1, 3); // a real device: skipped
+    // A real device (skipped by the diff); keep new/'s mtime, which the merged listing already holds.
+    const newDir = fs.statSync(path.join(U, 'new'));
+    mknod(path.join(U, 'new/devnull'), fsc.S_IFCHR | 0o666, 1, 3);
+    fs.utimesSync(path.join(U, 'new'), newDir.atime, newDir.mtime);
 
     const { tar, result } = await collect((out) => writeLayerFromUpper(U, out, { exclude }));
     const entries = await readTar(tar);
