@@ -11,11 +11,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, promises as fs, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, promises as fs, rmSync, watch, type FSWatcher } from 'node:fs';
 import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
-import type { ImageStore } from '../image/image-store.js';
 import { log } from '../core/log.js';
-import type { Db } from '../store/db.js';
 import { AttachConnection } from './attach.js';
 import { AttachSession, type AttachOptions } from './attach-session.js';
 import { ContainerCgroup } from './cgroups.js';
@@ -34,41 +32,13 @@ import { normalizeSignal } from './signal.js';
 
 export { normalizeSignal };
 import { volumeServiceFor } from '../volume/registry.js';
-import type { ContainerNetworkInfo, NetworkManager } from '../network/network-manager.js';
+import type { ContainerNetworkInfo } from '../network/network-manager.js';
 import { portRequests } from '../network/ports.js';
 import { networkInfo, networkModeOf, setupContainerNetwork } from './network-mode.js';
 
-/** A small file's text (pid and exit files, /proc entries), or `fallback` if it cannot be read. */
-function readSmall<T extends string | null = string>(file: string, fallback: T = '' as T): string | T {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return fallback;
-  }
-}
+import { readSmall, type ContainerEvent, type ManagerOptions, type WaitCondition, type Waiter } from './manager-types.js';
 
-export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
-
-export interface ManagerOptions {
-  paths: DaemonPaths;
-  db: Db;
-  images: ImageStore;
-  defaultRuntime: string;
-  hostRlimits: { nofile: { soft: number; hard: number }; nproc: { soft: number; hard: number } };
-  cgroupVersion: 1 | 2;
-  networks: NetworkManager;
-}
-
-export interface ContainerEvent {
-  action: string;
-  id: string;
-  attributes: Record<string, string>;
-}
-
-interface Waiter {
-  condition: WaitCondition;
-  resolve: (r: { StatusCode: number; Error: { Message: string } | null }) => void;
-}
+export type { ContainerEvent, ManagerOptions, WaitCondition };
 
 export class ContainerManager extends EventEmitter {
   readonly store: ContainerStore;
