@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -84,7 +84,9 @@ describe('virtual machines', { timeout: 1_800_000 }, () => {
     <interface type='bridge'><source bridge='${d.network.bridge}'/><mac address='52:54:00:aa:bb:cc'/><model type='virtio'/></interface>
   </devices>
 </domain>`);
-    assertOneLineError(await d.cli(['vm', 'create', '--from-libvirt', xml]), 'libvirt without --image', /--image/);
+    const noDisk = path.join(tmp, 'nodisk.xml');
+    writeFileSync(noDisk, `<domain type='kvm'><name>x0</name><memory unit='MiB'>256</memory><vcpu>1</vcpu></domain>`);
+    assertOneLineError(await d.cli(['vm', 'create', '--from-libvirt', noDisk]), 'libvirt without disk or --image', /--image/);
     await d.ok(['vm', 'create', '--from-libvirt', xml, '--image', 'debian:bookworm'], { timeoutMs: 900_000 });
     const x = await vmInspect(d, 'x1');
     assert.equal(x.Config.memory, 256 * 1024 ** 2);
@@ -93,6 +95,33 @@ describe('virtual machines', { timeout: 1_800_000 }, () => {
     assert.ok(x.Disks.some((k: any) => k.Path === data), 'the domain disk is attached');
     await d.ok(['vm', 'rm', 'y1', 'x1']);
     assert.ok(existsSync(data), 'vm rm keeps an attached disk file the VM does not own');
+
+    // A domain whose own disk is the root (an ext4 busybox tree, not built by Vessel): it boots,
+    // the initramfs installs the guest kit on the VM's overlay, and the file itself is not written.
+    const tree = path.join(tmp, 'lvroot');
+    mkdirSync(path.join(tree, 'bin'), { recursive: true });
+    mkdirSync(path.join(tree, 'etc'));
+    copyFileSync('/bin/busybox', path.join(tree, 'bin', 'busybox'));
+    chmodSync(path.join(tree, 'bin', 'busybox'), 0o755);
+    symlinkSync('busybox', path.join(tree, 'bin', 'sh'));
+    const raw = path.join(tmp, 'lvroot.raw');
+    const rootQcow = path.join(tmp, 'lvroot.qcow2');
+    assert.equal(spawnSync('truncate', ['-s', '64M', raw]).status, 0);
+    assert.equal(spawnSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, raw]).status, 0);
+    assert.equal(spawnSync('qemu-img', ['convert', '-O', 'qcow2', raw, rootQcow]).status, 0);
+    const before = spawnSync('sha256sum', [rootQcow], { encoding: 'utf8' }).stdout;
+    const own = path.join(tmp, 'own.xml');
+    writeFileSync(own, `<domain type='kvm'><name>x2</name><memory unit='MiB'>256</memory><vcpu>1</vcpu><devices>
+  <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${rootQcow}'/><target dev='vda' bus='virtio'/></disk>
+</devices></domain>`);
+    await d.ok(['vm', 'create', '--from-libvirt', own, '--start'], { timeoutMs: 300_000 });
+    const out = await waitFor('the guest agent of a libvirt-disk VM', async () => {
+      const r = await d.cli(['vm', 'exec', 'x2', '--', '/bin/busybox', 'uname', '-r'], { timeoutMs: 200_000 });
+      return r.code === 0 ? r.stdout.trim() : '';
+    }, 300_000, 1000);
+    assert.match(out, /cloud-amd64$/);
+    await d.ok(['vm', 'rm', '-f', 'x2'], { timeoutMs: 120_000 });
+    assert.equal(spawnSync('sha256sum', [rootQcow], { encoding: 'utf8' }).stdout, before, 'the domain disk itself is never written');
   });
 
   it('a missing QEMU or guest kernel is one clear line, and nothing is left behind', async () => {

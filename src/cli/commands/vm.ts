@@ -82,7 +82,13 @@ const create: Command = {
     const xml = args.str('from-libvirt');
     if (file) body = await readYaml(file);
     if (xml) ({ body, disks } = await readLibvirt(ctx, xml));
-    if (xml && !args.str('image')) throw new InvalidArgumentError('--from-libvirt needs --image for the root filesystem (the domain\'s disks are attached as data disks)');
+    // Without --image the domain's first disk is the root disk (used read-only, under the VM's own overlay).
+    if (xml && !args.str('image')) {
+      const [root, ...rest] = disks;
+      if (!root) throw new InvalidArgumentError('--from-libvirt: the domain has no <disk>; give --image for the root filesystem');
+      body.rootDisk = root.file;
+      disks = rest;
+    }
     const name = args.positionals[0];
     if (name) body.name = name;
     if (!body.name) throw new InvalidArgumentError('A VM name is needed: vessel vm create NAME --image IMAGE');

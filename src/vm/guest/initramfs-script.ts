@@ -46,13 +46,21 @@ while [ ! -b "$root" ]; do
   [ $i -gt 200 ] && fail "root disk $root did not appear"
   sleep 0.05
 done
-mount -t ext4 -o rw,noatime "$root" /newroot || fail "cannot mount $root (ext4)"
+if ! mount -t ext4 -o rw,noatime "$root" /newroot 2>/dev/null; then
+  # A partitioned disk (e.g. from --from-libvirt): the first partition.
+  if [ -b "\${root}1" ] && mount -t ext4 -o rw,noatime "\${root}1" /newroot; then root="\${root}1"; else fail "cannot mount $root (ext4)"; fi
+fi
 if [ "$(param vessel.grow)" != 0 ] && [ -x /sbin/resize2fs ]; then
   # Online grow; a no-op (one superblock read) when the sizes already match.
   /sbin/resize2fs "$root" > /tmp/resize2fs.log 2>&1 || { say "resize2fs failed:"; cat /tmp/resize2fs.log; }
   grep -q 'is now' /tmp/resize2fs.log && say "grew the root file system to the disk size"
 fi
-[ -x "/newroot${KIT_INIT}" ] || fail "${KIT_INIT} is missing on $root: not a Vessel disk"
+if [ ! -x "/newroot${KIT_INIT}" ]; then
+  # Not a disk Vessel made (e.g. a libvirt domain's): put the guest kit on it (the VM's overlay takes the writes).
+  [ -x "/kit${KIT_INIT}" ] || fail "${KIT_INIT} is missing on $root: not a Vessel disk"
+  say "installing the Vessel guest kit on $root"
+  mkdir -p /newroot/.vessel && cp -a /kit/.vessel/. /newroot/.vessel/ || fail "cannot install the guest kit on $root"
+fi
 
 mkdir -p /newroot/dev
 mount --move /dev /newroot/dev || umount /dev

@@ -7,6 +7,7 @@
  */
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { ensureGuestKit } from './kit.js';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { run } from '../../core/exec.js';
@@ -47,8 +48,11 @@ export async function ensureInitramfs(kernel: GuestKernel, cacheDir: string): Pr
   const busybox = await findStaticBusybox();
   const modules = await resolveKernelModules(kernel, GUEST_MODULES);
   const withResize = await resize2fsPresent();
+  // The guest kit rides along, for root disks Vessel did not build (init installs it there).
+  const kitDir = await ensureGuestKit(cacheDir);
   const key = sha256(
     JSON.stringify({
+      kit: path.basename(kitDir),
       init: INITRAMFS_INIT,
       modules: modules.map((m) => m.path),
       busybox: await sha256File(busybox),
@@ -71,6 +75,8 @@ export async function ensureInitramfs(kernel: GuestKernel, cacheDir: string): Pr
     }
     await fs.writeFile(path.join(root, 'etc', 'modules.load'), modules.map((m) => `${m.name}\n`).join(''));
     if (withResize) await copyWithLibraries(RESIZE2FS, root);
+    await fs.mkdir(path.join(root, 'kit'));
+    await run('cp', ['-a', path.join(kitDir, '.vessel'), path.join(root, 'kit', '.vessel')]);
     const cpio = path.join(tmp, 'initrd.cpio');
     await writeNewcCpio(root, cpio);
     const gz = path.join(tmp, 'initrd.img');
