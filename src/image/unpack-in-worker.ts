@@ -64,6 +64,7 @@ function spawnUnpack(data: UnpackWorkerData): WorkerUnpack {
   let inFlight = 0;
   let failure: Error | undefined;
   let settled = false;
+  let reported = false;
   let waiters: Array<() => void> = [];
   const wake = (): void => {
     const w = waiters;
@@ -92,13 +93,21 @@ function spawnUnpack(data: UnpackWorkerData): WorkerUnpack {
         resolve(m.result);
         void worker.terminate(); // its work, including any cleanup, is over once it reports
       } else {
-        fail(revive(m.error));
-        void worker.terminate();
+        // Reject only once the thread is gone and its directory removed: a caller that reports
+        // the failure right away must find nothing left behind.
+        const err = revive(m.error);
+        failure = err;
+        reported = true;
+        wake();
+        void worker
+          .terminate()
+          .then(() => fsp.rm(data.dest, { recursive: true, force: true }))
+          .finally(() => fail(err));
       }
     });
     // A worker that dies without reporting may have left a partial directory: remove it first.
     const died = (why: string): void => {
-      if (settled) return;
+      if (settled || reported) return;
       void fsp.rm(data.dest, { recursive: true, force: true }).finally(() => fail(new InternalError(`Cannot unpack layer: the unpack worker ${why}`)));
     };
     worker.on('error', (e) => died(`failed: ${e.message}`));
