@@ -398,10 +398,17 @@ export class DnsServer {
     return fallback;
   }
 
-  private exchangeUdp(up: Upstream, query: Buffer, id: number): Promise<Buffer | null> {
+  /**
+   * One exchange with an upstream: resolves exactly once, with the answer or
+   * null (timeout, socket error, or the server closing), and closes its socket.
+   */
+  private exchange(
+    up: Upstream,
+    transport: 'udp' | 'tcp',
+    close: () => void,
+    start: (finish: (resp: Buffer | null) => void, failed: (e: unknown) => void) => void,
+  ): Promise<Buffer | null> {
     return new Promise((resolve) => {
-      const sock = dgram.createSocket(net.isIPv6(up.host.split('%')[0] ?? '') ? 'udp6' : 'udp4');
-      const want = canonicalIP(up.host);
       let done = false;
       const finish = (resp: Buffer | null) => {
         if (done) return;
@@ -409,7 +416,7 @@ export class DnsServer {
         clearTimeout(timer);
         this.inflight.delete(cancel);
         try {
-          sock.close();
+          close();
         } catch {
           // already closed
         }
@@ -417,51 +424,39 @@ export class DnsServer {
       };
       const cancel = () => finish(null);
       const timer = setTimeout(() => {
-        log.debug('dns: upstream timed out', { upstream: `${up.host}:${up.port}`, transport: 'udp' });
+        log.debug('dns: upstream timed out', { upstream: `${up.host}:${up.port}`, transport });
         finish(null);
       }, this.forwardTimeoutMs);
       this.inflight.add(cancel);
-      sock.on('error', (e) => {
-        log.debug('dns: upstream error', { upstream: `${up.host}:${up.port}`, error: errorMessage(e) });
+      const failed = (e: unknown) => {
+        log.debug('dns: upstream error', { upstream: `${up.host}:${up.port}`, transport, error: errorMessage(e) });
         finish(null);
-      });
+      };
+      start(finish, failed);
+    });
+  }
+
+  private exchangeUdp(up: Upstream, query: Buffer, id: number): Promise<Buffer | null> {
+    const sock = dgram.createSocket(net.isIPv6(up.host.split('%')[0] ?? '') ? 'udp6' : 'udp4');
+    const want = canonicalIP(up.host);
+    return this.exchange(up, 'udp', () => sock.close(), (finish, failed) => {
+      sock.on('error', failed);
       sock.on('message', (msg, rinfo) => {
         if (rinfo.port !== up.port || canonicalIP(rinfo.address) !== want) return;
         if (msg.length < 12 || msg.readUInt16BE(0) !== id || !(msg[2]! & 0x80)) return;
         finish(msg);
       });
       sock.send(query, up.port, up.host, (err) => {
-        if (err) {
-          log.debug('dns: cannot send to upstream', { upstream: `${up.host}:${up.port}`, error: errorMessage(err) });
-          finish(null);
-        }
+        if (err) failed(err);
       });
     });
   }
 
   private exchangeTcp(up: Upstream, query: Buffer, id: number): Promise<Buffer | null> {
-    return new Promise((resolve) => {
-      const sock = net.connect({ host: up.host, port: up.port });
-      let done = false;
-      let buf = Buffer.alloc(0);
-      const finish = (resp: Buffer | null) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this.inflight.delete(cancel);
-        sock.destroy();
-        resolve(resp);
-      };
-      const cancel = () => finish(null);
-      const timer = setTimeout(() => {
-        log.debug('dns: upstream timed out', { upstream: `${up.host}:${up.port}`, transport: 'tcp' });
-        finish(null);
-      }, this.forwardTimeoutMs);
-      this.inflight.add(cancel);
-      sock.on('error', (e) => {
-        log.debug('dns: upstream error', { upstream: `${up.host}:${up.port}`, error: errorMessage(e) });
-        finish(null);
-      });
+    const sock = net.connect({ host: up.host, port: up.port });
+    let buf = Buffer.alloc(0);
+    return this.exchange(up, 'tcp', () => sock.destroy(), (finish, failed) => {
+      sock.on('error', failed);
       sock.on('close', () => finish(null));
       sock.on('connect', () => {
         const len = Buffer.alloc(2);
