@@ -155,10 +155,12 @@ export class ContainerManager extends EventEmitter {
       spec,
       state: initialState(),
     };
+    // The record goes in before the first await: that reserves the name, so
+    // concurrent creates never pick the same generated name.
+    this.store.insert(record);
     try {
       await fs.mkdir(p.dir, { recursive: true, mode: 0o710 });
       await fs.mkdir(p.persist, { recursive: true });
-      this.store.insert(record);
       // Named volumes are made if missing, anonymous ones made and named (Docker does this at create).
       await volumeServiceFor(this.paths.containers)?.attachContainer(record, image.config.config?.Volumes);
     } catch (e) {

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { TestDaemon } from '../framework/daemon.js';
 import { assertId, inspectF, inspectJson, sleep, status, waitFor } from '../framework/helpers.js';
@@ -31,6 +32,32 @@ test('run --rm: stdout and stderr are kept apart and the exit code is the contai
   assert.equal(r.stdout, 'out\n');
   assert.equal(r.stderr, 'err\n');
   assert.equal(r.code, 3);
+});
+
+/** One Docker API request to the test daemon; resolves to status and parsed body. */
+function api(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: d.socket, method, path: urlPath, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+test('120 concurrent unnamed creates all succeed with distinct generated names', async () => {
+  const results = await Promise.all(
+    Array.from({ length: 120 }, () => api('POST', '/containers/create', { Image: 'busybox', Cmd: ['true'] })),
+  );
+  const failed = results.filter((r) => r.status !== 201);
+  assert.deepEqual(failed, []);
+  const ids: string[] = results.map((r) => r.body.Id);
+  const names = await Promise.all(ids.map(async (id) => (await api('GET', `/containers/${id}/json`)).body.Name));
+  assert.equal(new Set(names).size, 120);
+  await Promise.all(ids.map((id) => api('DELETE', `/containers/${id}`)));
 });
 
 test('run --rm leaves no container behind', async () => {
