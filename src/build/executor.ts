@@ -231,6 +231,7 @@ export class BuildExecutor {
       });
     }
     if (!image) throw new NotFoundError(`No such image: ${name}`);
+    await this.images.ensureUnpacked(image); // a pulled base may still be unpacking
     return {
       config: structuredClone(image.config),
       layers: image.layers.map((c) => this.images.getLayer(c)!),
@@ -327,6 +328,7 @@ export class BuildExecutor {
         const from = x(fromRef);
         const src = stages.get(from.toLowerCase()) ?? this.images.tryResolve(from) ?? (o.pullBase ? await o.pullBase(from) : null);
         if (!src) throw new NotFoundError(`COPY --from: no stage or image named ${from}`);
+        await this.images.ensureUnpacked(src);
         // A read-only overlay of the source image (a second, empty lower keeps overlayfs happy with one layer).
         const empty = path.join(tmp, 'empty');
         const merged = path.join(tmp, 'src');
@@ -382,6 +384,7 @@ export class BuildExecutor {
    * the image's own metadata, so a COPY into /tmp/x does not turn /tmp 0755.
    */
   async #matchParents(st: State, stage: string, parent: string, uid?: number, gid?: number): Promise<void> {
+    await this.images.unpacker.ensureUnpacked(st.layers);
     const dirs = st.layers.map((l) => this.images.snapshotDir(l)).reverse();
     for (let p = parent; p !== '/' && p !== '.'; p = path.posix.dirname(p)) {
       const staged = path.join(stage, p);

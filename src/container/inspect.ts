@@ -167,7 +167,7 @@ export function inspectContainer(c: ContainerRecord, paths: DaemonPaths, images:
     GraphDriver: {
       Name: 'overlay',
       Data: {
-        LowerDir: image ? images.lowerDirs(image).join(':') : '',
+        LowerDir: image ? images.layerPaths(image).join(':') : '',
         UpperDir: p.upper,
         WorkDir: p.work,
         MergedDir: p.rootfs,

@@ -198,6 +198,7 @@ export class ContainerManager extends EventEmitter {
       rmSync(`${this.paths.exits}/${id}`, { force: true });
       rmSync(`${p.persist}/oom`, { force: true });
       const t0 = performance.now();
+      await this.options.images.ensureUnpacked(image); // a just-pulled image may still be unpacking
       const net = await setupContainerNetwork(c, this.store, this.options.networks, image.config.config?.ExposedPorts);
       const bundle = await prepareBundle({
         network: {

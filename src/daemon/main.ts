@@ -146,6 +146,7 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
     await registry?.close();
     await manager.close();
     vms.close();
+    await images.close();
     await networks.close();
     unregisterVolumeService(volumes);
     db.close();

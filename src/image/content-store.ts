@@ -9,11 +9,23 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
+import { IngestFile } from './ingest-file.js';
 import { InvalidArgumentError, NotFoundError } from '../core/errors.js';
 
 export interface BlobInfo {
   digest: string;
   size: number;
+}
+
+/**
+ * Lets a reader follow a blob while it is written (a pull unpacks the layer
+ * from its ingest file as it grows): `opened` runs once the ingest file
+ * exists, before any byte is written; `written` reports how many bytes are
+ * in the file so far (readable by others through the page cache).
+ */
+export interface IngestWatcher {
+  opened(file: string): Promise<void> | void;
+  written(total: number): void;
 }
 
 export class ContentStore {
@@ -44,7 +56,7 @@ export class ContentStore {
   }
 
   /** Streams `input` into the store; verifies `expected` when given. */
-  async write(input: Readable, expected?: { digest?: string; size?: number }): Promise<BlobInfo> {
+  async write(input: Readable, expected?: { digest?: string; size?: number }, watcher?: IngestWatcher): Promise<BlobInfo> {
     const tmp = path.join(this.root, 'ingest', randomBytes(8).toString('hex'));
     const hash = createHash('sha256');
     let size = 0;
@@ -56,7 +68,8 @@ export class ContentStore {
       },
     });
     try {
-      await pipeline(input, counter, createWriteStream(tmp, { mode: 0o644 }));
+      const sink = watcher ? await IngestFile.open(tmp, watcher) : createWriteStream(tmp, { mode: 0o644 });
+      await pipeline(input, counter, sink);
       const digest = `sha256:${hash.digest('hex')}`;
       if (expected?.digest && expected.digest !== digest) {
         throw new InvalidArgumentError(`Digest mismatch: expected ${expected.digest}, got ${digest}`);

@@ -9,12 +9,15 @@
  * - an *image* is an OCI config plus manifest; its ID is the config digest.
  *
  * Invariants: a snapshot directory exists only after its unpack completed
- * and was renamed into place; an image row exists only when all its layers
- * have snapshots; layers no image refers to are removed by `gcLayers`.
+ * and was renamed into place; an image row exists only when all its layer
+ * blobs are verified in the content store; layers no image refers to are
+ * removed by `gcLayers`. A pulled layer's snapshot may still be missing
+ * (unpacking, or interrupted by a restart): `ensureUnpacked` creates it
+ * (layer-unpacker.ts), and must be awaited before `lowerDirs`.
  *
  * Pulled images keep the registry's exact config and manifest bytes
- * (`stageLayer` + `commitPulled`): the image ID is the config digest and the
- * manifest digest is the registry's, so a push of it reproduces both.
+ * (`commitPulled`): the image ID is the config digest and the manifest
+ * digest is the registry's, so a push of it reproduces both.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -22,12 +25,10 @@ import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type { Db } from '../store/db.js';
 import { ContentStore } from './content-store.js';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import { ConflictError, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
 import { normalizeTag, parseReference } from './reference.js';
 import { unpackLayer } from './layer-unpack.js';
-import { stageLayer, type StagedLayer } from './stage-layer.js';
-
-export type { StagedLayer };
+import { LayerUnpacker, type RunningUnpack } from './layer-unpacker.js';
 import { MEDIA_TYPE, type ImageConfig, type Manifest } from './oci.js';
 
 export interface ImageRecord {
@@ -46,10 +47,23 @@ export interface ImageRecord {
 export interface PulledImage {
   configBytes: Buffer;
   manifestBytes: Buffer;
-  /** Per manifest layer: a chain that already exists, or a staged unpack. */
-  layers: Array<{ existing: LayerRecord } | { staged: StagedLayer }>;
+  /** Per manifest layer: a chain that already exists, or a blob just fetched. */
+  layers: Array<{ existing: LayerRecord } | { fetched: FetchedLayer }>;
   tags: string[];
   repoDigests: string[];
+}
+
+/**
+ * A layer blob verified in the content store, not recorded yet. `unpack` is
+ * the unpack that followed its download, when there was one: `commitPulled`
+ * hands it to the LayerUnpacker, and the pull's caller aborts it on failure.
+ */
+export interface FetchedLayer {
+  diffId: string;
+  digest: string;
+  blobSize: number;
+  mediaType: string;
+  unpack: RunningUnpack | null;
 }
 
 export interface LayerRecord {
@@ -82,12 +96,20 @@ export function chainIdOf(parent: string | null, diffId: string): string {
 export class ImageStore {
   readonly content: ContentStore;
   readonly layerRoot: string;
+  /** Creates missing snapshots (the only writer of pulled layers' directories). */
+  readonly unpacker: LayerUnpacker;
   /** Snapshot numbers handed out but not yet in the layers table. */
   readonly #reservedDirs = new Set<number>();
 
   constructor(readonly root: string, private readonly db: Db) {
     this.content = new ContentStore(path.join(root, 'content'));
     this.layerRoot = path.join(root, 'l');
+    this.unpacker = new LayerUnpacker(this);
+  }
+
+  /** Daemon shutdown: unpacks in flight are cancelled and their staging directories removed. */
+  close(): Promise<void> {
+    return this.unpacker.close();
   }
 
   async init(): Promise<void> {
@@ -104,15 +126,52 @@ export class ImageStore {
     return path.join(this.layerRoot, String(typeof layer === 'number' ? layer : layer.dir));
   }
 
-  /** Layer directories of an image, top layer first (overlayfs lowerdir order). */
+  /** The layer records of an image, bottom first. */
+  layersOf(image: ImageRecord): LayerRecord[] {
+    return image.layers.map((c) => {
+      const l = this.getLayer(c);
+      if (!l) throw new NotFoundError(`Image ${image.id} is missing a layer`);
+      return l;
+    });
+  }
+
+  /** Waits until every layer of the image has its snapshot, unpacking missing ones from their blobs. */
+  ensureUnpacked(image: ImageRecord): Promise<void> {
+    return this.unpacker.ensureUnpacked(this.layersOf(image));
+  }
+
+  /**
+   * Layer directories of an image, top layer first (overlayfs lowerdir
+   * order). Every layer must be unpacked (`ensureUnpacked` first): a missing
+   * snapshot is a bug in the caller, reported loudly rather than mounted empty.
+   */
   lowerDirs(image: ImageRecord): string[] {
-    return image.layers
-      .map((c) => this.getLayer(c))
-      .map((l) => {
-        if (!l) throw new NotFoundError(`Image ${image.id} is missing a layer`);
-        return this.snapshotDir(l);
-      })
+    const layers = this.layersOf(image);
+    const missing = layers.find((l) => !this.unpacker.isUnpacked(l));
+    if (missing) {
+      throw new InternalError(`Layer ${missing.digest} of image ${image.id.slice(7, 19)} is not unpacked: ensureUnpacked was not awaited`);
+    }
+    return this.layerPaths(image);
+  }
+
+  /** Where the image's layer directories are (or will be), top first; for display only. */
+  layerPaths(image: ImageRecord): string[] {
+    return this.layersOf(image)
+      .map((l) => this.snapshotDir(l))
       .reverse();
+  }
+
+  /** Records a layer's uncompressed size once it is unpacked, and the sizes of the images that use it. */
+  recordUnpackedSize(chainId: string, bytes: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE layers SET size = ? WHERE chain_id = ?').run(bytes, chainId);
+      const rows = this.db.prepare('SELECT id, layers FROM images WHERE layers LIKE ?').all(`%${chainId}%`) as Array<{ id: string; layers: string }>;
+      for (const r of rows) {
+        const chain = JSON.parse(r.layers) as string[];
+        const size = chain.reduce((a, c) => a + (this.getLayer(c)?.size ?? 0), 0);
+        this.db.prepare('UPDATE images SET size = ? WHERE id = ?').run(size, r.id);
+      }
+    })();
   }
 
   getLayer(chainId: string): LayerRecord | null {
@@ -187,24 +246,13 @@ export class ImageStore {
   }
 
   /**
-   * Unpacks a layer blob that is already in the content store into a
-   * temporary snapshot directory, checking its diff ID (see stage-layer.ts).
-   * Nothing is recorded: `commitPulled` adopts the directory, `discardStaged` removes it.
-   */
-  stageLayer(blob: { digest: string; size: number; mediaType: string }, expectedDiffId: string): Promise<StagedLayer> {
-    return stageLayer(this.content, this.layerRoot, blob, expectedDiffId);
-  }
-
-  async discardStaged(staged: StagedLayer): Promise<void> {
-    await fs.rm(staged.tmpDir, { recursive: true, force: true });
-  }
-
-  /**
    * Records a pulled image in one step: stores the exact config and
-   * manifest bytes, moves staged layers into numbered snapshots, and inserts
-   * layers, image, tags and repo digests in one transaction. On failure
-   * everything this call created is removed again (staged directories are
-   * the caller's to discard). An image with the same ID is kept as it is.
+   * manifest bytes, gives fetched layers snapshot numbers, and inserts
+   * layers, image, tags and repo digests in one transaction. Then each new
+   * layer's unpack goes on in the background (the LayerUnpacker owns it):
+   * the one that followed the download, or one started from the blob. On
+   * failure everything this call created is removed again (unpacks still
+   * running are the caller's to abort). An image with the same ID is kept as it is.
    */
   async commitPulled(p: PulledImage): Promise<ImageRecord> {
     const config = JSON.parse(p.configBytes.toString('utf8')) as ImageConfig;
@@ -214,7 +262,7 @@ export class ImageStore {
       if (!(await this.content.has(digest))) newBlobs.push(digest);
       return this.content.writeBytes(bytes);
     };
-    const renamed: Array<{ dir: number; staged: StagedLayer }> = [];
+    const renamed: Array<{ dir: number; fetched: FetchedLayer; rec: LayerRecord }> = [];
     try {
       // An image with this ID is kept as it is (with its own manifest): only names are added.
       const id = `sha256:${createHash('sha256').update(p.configBytes).digest('hex')}`;
@@ -229,20 +277,19 @@ export class ImageStore {
           parent = l.existing.chainId;
           continue;
         }
-        const s = l.staged;
+        const f = l.fetched;
         const dir = this.#allocDir();
-        await fs.rename(s.tmpDir, this.snapshotDir(dir));
-        renamed.push({ dir, staged: s });
         const rec: LayerRecord = {
-          chainId: chainIdOf(parent, s.diffId),
-          diffId: s.diffId,
+          chainId: chainIdOf(parent, f.diffId),
+          diffId: f.diffId,
           parent,
           dir,
-          size: s.unpackedBytes,
-          digest: s.digest,
-          blobSize: s.blobSize,
-          mediaType: s.mediaType,
+          size: 0, // known once unpacked (recordUnpackedSize)
+          digest: f.digest,
+          blobSize: f.blobSize,
+          mediaType: f.mediaType,
         };
+        renamed.push({ dir, fetched: f, rec });
         chain.push(rec);
         parent = rec.chainId;
       }
@@ -276,10 +323,18 @@ export class ImageStore {
           this.db.prepare('INSERT OR REPLACE INTO repo_digests (name, image_id) VALUES (?, ?)').run(d, configBlob.digest);
         }
       })();
-      for (const dir of unused) await fs.rm(this.snapshotDir(dir), { recursive: true, force: true });
+      for (const r of renamed) {
+        if (unused.includes(r.dir)) {
+          r.fetched.unpack?.abort();
+          await r.fetched.unpack?.result.catch(() => {});
+        } else if (r.fetched.unpack) {
+          this.unpacker.adopt(r.rec, r.fetched.unpack);
+        } else {
+          this.unpacker.ensureLayer(r.rec).catch(() => {}); // reported to whoever needs the layer
+        }
+      }
       return this.resolve(configBlob.digest);
     } catch (e) {
-      for (const r of renamed) await fs.rm(this.snapshotDir(r.dir), { recursive: true, force: true });
       for (const d of newBlobs) if (!this.#blobInUse(d)) await this.content.remove(d);
       throw e;
     } finally {
@@ -501,6 +556,7 @@ export class ImageStore {
     for (const layer of this.allLayers()) {
       if (used.has(layer.chainId)) continue;
       this.db.prepare('DELETE FROM layers WHERE chain_id = ?').run(layer.chainId);
+      await this.unpacker.cancel(layer.chainId); // no job renames into the directory after this
       await fs.rm(this.snapshotDir(layer), { recursive: true, force: true });
       await this.removeBlobIfUnused(layer.digest);
     }

@@ -45,6 +45,35 @@ export function unpackFileInWorker(file: string, dest: string, expect: UnpackExp
   return spawnUnpack({ dest, file, ...expect }).result;
 }
 
+/** Unpacks a complete file; `abort()` stops it (the destination is removed before `result` rejects). */
+export function startFileUnpack(file: string, dest: string, expect: UnpackExpectations = {}): Pick<WorkerUnpack, 'abort' | 'result'> {
+  return spawnUnpack({ dest, file, ...expect });
+}
+
+/** A file that another party is still writing, unpacked as it grows (see follow-file.ts). */
+export interface FollowUnpack {
+  /** The file now holds `size` bytes. */
+  grow(size: number): void;
+  /** The file is complete at the last announced size. */
+  end(): void;
+  abort(): void;
+  readonly result: Promise<UnpackResult>;
+}
+
+/**
+ * Unpacks the file open as `fd` while it is written. The descriptor stays
+ * the caller's: close it once `result` settled (the worker is done with it then).
+ */
+export function startFollowUnpack(fd: number, dest: string, expect: UnpackExpectations = {}): FollowUnpack {
+  const u = spawnUnpack({ dest, fd, ...expect });
+  return {
+    grow: (size) => u.post({ type: 'grow', size }),
+    end: () => u.post({ type: 'end' }),
+    abort: () => u.abort(),
+    result: u.result,
+  };
+}
+
 /** Unpacks a stream (e.g. a decompressor's output). */
 export async function unpackStreamInWorker(input: Readable, dest: string, expect: UnpackExpectations = {}): Promise<UnpackResult> {
   const u = startUnpack(dest, expect);
@@ -59,7 +88,7 @@ export async function unpackStreamInWorker(input: Readable, dest: string, expect
   return u.result;
 }
 
-function spawnUnpack(data: UnpackWorkerData): WorkerUnpack {
+function spawnUnpack(data: UnpackWorkerData): WorkerUnpack & { post(m: ToWorker): void } {
   const worker = new Worker(WORKER_URL, { workerData: data });
   let inFlight = 0;
   let failure: Error | undefined;
@@ -129,6 +158,7 @@ function spawnUnpack(data: UnpackWorkerData): WorkerUnpack {
     },
     end: () => send({ type: 'end' }),
     abort: () => send({ type: 'abort' }),
+    post: (m) => send(m),
   };
 }
 

@@ -3,7 +3,9 @@
  * daemon's main thread, whose event loop would otherwise stall on the
  * unpacker's synchronous file-system calls (by design; see layer-unpack.ts).
  *
- * Input is either a file (`workerData.file`, read here) or chunks posted by
+ * Input is a file (`workerData.file`, read here), a file still being
+ * written (`workerData.fd`, followed as the parent posts `{ type: 'grow',
+ * size }` … `{ type: 'end' }`; see follow-file.ts), or chunks posted by
  * the parent: `{ type: 'chunk', data }` … `{ type: 'end' }`. Each chunk is
  * acknowledged (`{ type: 'ack', bytes }`) once the unpacker's input stream
  * has taken it, which is how the parent keeps a bounded window in flight.
@@ -13,16 +15,19 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { followFile } from './follow-file.js';
 import { unpackLayer, type UnpackOptions } from './layer-unpack.js';
 
 export interface UnpackWorkerData {
   dest: string;
   file?: string;
+  /** A descriptor (opened by the parent, which closes it) of a file that grows. */
+  fd?: number;
   expectedDigest?: string;
   expectedDiffId?: string;
 }
 
-export type ToWorker = { type: 'chunk'; data: Uint8Array } | { type: 'end' } | { type: 'abort' };
+export type ToWorker = { type: 'chunk'; data: Uint8Array } | { type: 'grow'; size: number } | { type: 'end' } | { type: 'abort' };
 
 export interface SerializedError {
   name: string;
@@ -63,6 +68,7 @@ function portStream(): Readable {
   }
   port.on('message', (m: ToWorker) => {
     if (m.type === 'chunk') queue.push(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+    else if (m.type === 'grow') return;
     else if (m.type === 'end') ended = true;
     else if (m.type === 'abort') ac.abort(new Error('Unpack aborted'));
     pump();
@@ -70,12 +76,31 @@ function portStream(): Readable {
   return stream;
 }
 
+/** The growing file, as the parent announces its length. */
+function followedInput(fd: number): Readable {
+  const f = followFile(fd);
+  port.on('message', (m: ToWorker) => {
+    if (m.type === 'grow') f.grow(m.size);
+    else if (m.type === 'end') f.end();
+    else if (m.type === 'abort') {
+      ac.abort(new Error('Unpack aborted'));
+      f.end(); // a reader waiting for more wakes up and stops
+    }
+  });
+  return f.stream;
+}
+
 async function run(): Promise<void> {
   const options: UnpackOptions = { signal: ac.signal };
   if (data.expectedDigest !== undefined) options.expectedDigest = data.expectedDigest;
   if (data.expectedDiffId !== undefined) options.expectedDiffId = data.expectedDiffId;
   if (data.file !== undefined) port.on('message', (m: ToWorker) => m.type === 'abort' && ac.abort(new Error('Unpack aborted')));
-  const input = data.file !== undefined ? createReadStream(data.file, { highWaterMark: 1024 * 1024 }) : portStream();
+  const input =
+    data.file !== undefined
+      ? createReadStream(data.file, { highWaterMark: 1024 * 1024 })
+      : data.fd !== undefined
+        ? followedInput(data.fd)
+        : portStream();
   try {
     const result = await unpackLayer(input, data.dest, options);
     post({ type: 'done', result });

@@ -141,6 +141,7 @@ export class VmManager {
       if (image) {
         progress?.(`Preparing the base disk of ${req.image}`);
         const kit = await ensureGuestKit(this.options.paths.cache);
+        await this.options.images.ensureUnpacked(image);
         const base = await ensureBaseDisk({
           lowerDirs: this.options.images.lowerDirs(image),
           imageId: image.id,

@@ -127,6 +127,7 @@ export class ContainerArchiver {
     }
     const p = containerPaths(this.deps.paths, c.id);
     const image = this.deps.images.resolve(c.imageId);
+    await this.deps.images.ensureUnpacked(image);
     const users = this.#mountUsers.get(c.id) ?? 0;
     this.#mountUsers.set(c.id, users + 1);
     try {

@@ -32,7 +32,7 @@ export function imageSummary(i: ImageRecord): Record<string, unknown> {
 }
 
 export function imageInspect(i: ImageRecord, ctx: DaemonContext): Record<string, unknown> {
-  const dirs = ctx.images.lowerDirs(i);
+  const dirs = ctx.images.layerPaths(i);
   return {
     Id: i.id,
     RepoTags: i.tags,

@@ -1,33 +1,33 @@
 /**
- * One layer of a pull: download and unpack at the same time.
+ * One layer of a pull: download, and start unpacking on the way.
  *
- * The response is read once. Each chunk goes through a size guard, then to
- * the content store (hashed and written to `ingest/`, renamed into `blobs/`
- * only once digest and size match) and to an unpacker in a worker thread
- * (`startUnpack`), which checks the diff ID. The two run in parallel, so a
- * pull costs about max(download, unpack) instead of their sum, and the
- * unpacker's synchronous file-system calls never stall the daemon's event
- * loop (nor the socket feeding it).
+ * The response is read once, through a size guard, into the content store
+ * (hashed and written to `ingest/`, renamed into `blobs/` only once digest
+ * and size match). An unpacker in a worker thread follows the ingest file
+ * as it grows (`startFollowUnpack`), so the unpack starts with the first
+ * bytes but never holds the download back: the pull's share of the layer
+ * ends when the blob is verified and stored. The unpack, still running
+ * then, is returned with the layer; `commitPulled` hands it to the image
+ * store's LayerUnpacker, which finishes it in the background (its diff ID
+ * is checked there) and which every user of the layer's files awaits.
  *
- * Verification order is kept: if the unpacker fails first (a hostile or
- * malformed tar), the download still runs to the end into the content store
- * so that a blob that does not match its digest is reported as such; only a
- * blob with the right digest reports the unpacker's error. On any failure
- * the staged directory and the partial blob are removed; a blob that was
- * verified and renamed is listed in `newBlobs`, for the caller to remove.
+ * On a download failure the unpack is aborted and its staging directory and
+ * the partial blob are removed; a blob that was verified and renamed is
+ * listed in `newBlobs`, for the caller to remove if the pull fails later.
  *
- * zstd layers (unpacked through the `zstd` binary) and blobs already in the
- * content store take the download-then-stage path.
+ * zstd layers and blobs already in the content store are not unpacked here:
+ * the LayerUnpacker starts their unpack from the stored blob after the commit.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
-import { InvalidArgumentError, UnavailableError, VesselError } from '../../core/errors.js';
+import { InternalError, InvalidArgumentError, UnavailableError, VesselError } from '../../core/errors.js';
 import { log } from '../../core/log.js';
-import type { ImageStore, StagedLayer } from '../../image/image-store.js';
-import { startUnpack, type WorkerUnpack } from '../../image/unpack-in-worker.js';
-import { MEDIA_TYPE } from '../../image/oci.js';
+import type { FetchedLayer, ImageStore } from '../../image/image-store.js';
+import type { IngestWatcher } from '../../image/content-store.js';
+import type { RunningUnpack } from '../../image/layer-unpacker.js';
+import { startFollowUnpack, type FollowUnpack } from '../../image/unpack-in-worker.js';
 import { localLayerType, type RemoteDescriptor } from './manifest.js';
 import { shortDigest, throttled, type Progress } from './progress.js';
 import type { RegistryClient } from './registry-client.js';
@@ -46,67 +46,97 @@ export async function pullLayer(
   desc: RemoteDescriptor,
   diffId: string,
   o: PullLayerOptions,
-): Promise<StagedLayer> {
+): Promise<FetchedLayer> {
   const id = shortDigest(desc.digest);
-  const blob = { digest: desc.digest, size: desc.size, mediaType: localLayerType(desc.mediaType) };
+  const mediaType = localLayerType(desc.mediaType);
+  const fetched = (unpack: RunningUnpack | null): FetchedLayer => ({ diffId, digest: desc.digest, blobSize: desc.size, mediaType, unpack });
   const t0 = performance.now();
   if (await store.content.has(desc.digest)) {
     o.progress({ status: 'Download complete', id, progressDetail: {} });
-    o.progress({ status: 'Extracting', id, progressDetail: {} });
-    const s = await store.stageLayer(blob, diffId);
-    log.debug('pull: layer staged from the content store', { digest: desc.digest, unpackMs: ms(t0) });
-    return s;
+    return fetched(null);
   }
-  if (blob.mediaType.endsWith('+zstd')) {
+  if (mediaType.endsWith('+zstd')) {
     await download(store, client, repo, desc, null, o);
-    const t1 = performance.now();
-    o.progress({ status: 'Extracting', id, progressDetail: {} });
-    const s = await store.stageLayer(blob, diffId);
-    log.debug('pull: zstd layer downloaded, then staged', { digest: desc.digest, downloadMs: ms(t0, t1), unpackMs: ms(t1) });
-    return s;
+    log.debug('pull: zstd layer downloaded', { digest: desc.digest, downloadMs: ms(t0) });
+    return fetched(null);
   }
-
-  const tmpDir = path.join(store.layerRoot, `tmp-${randomBytes(6).toString('hex')}`);
-  const unpack = startUnpack(tmpDir, { expectedDiffId: diffId });
-  let downloaded: number;
+  const follower = new UnpackFollower(path.join(store.layerRoot, `tmp-${randomBytes(6).toString('hex')}`), desc.digest, diffId);
   try {
-    await download(store, client, repo, desc, unpack, o);
-    downloaded = performance.now();
+    await download(store, client, repo, desc, follower, o);
   } catch (e) {
-    unpack.abort();
-    await unpack.result.catch(() => {});
-    await fsp.rm(tmpDir, { recursive: true, force: true });
+    await follower.discard();
     throw e;
   }
-  o.progress({ status: 'Extracting', id, progressDetail: {} });
-  const result = await unpack.result; // on failure unpackLayer has removed tmpDir
-  log.debug('pull: layer downloaded and unpacked together', {
-    digest: desc.digest,
-    bytes: desc.size,
-    downloadMs: ms(t0, downloaded),
-    unpackTailMs: ms(downloaded),
-    totalMs: ms(t0),
-  });
-  return {
-    tmpDir,
-    diffId: result.diffId,
-    unpackedBytes: result.unpackedBytes,
-    digest: desc.digest,
-    blobSize: desc.size,
-    mediaType: result.digest === result.diffId ? MEDIA_TYPE.layer : MEDIA_TYPE.layerGzip,
-  };
+  const running = follower.finish(desc.size);
+  log.debug('pull: layer downloaded, its unpack goes on', { digest: desc.digest, bytes: desc.size, downloadMs: ms(t0) });
+  return fetched(running);
 }
 
 /**
- * Streams the blob into the content store (verified), feeding `unpack` on the way
- * when given. Resolves once the blob is in `blobs/`; the unpack may still be running.
+ * An unpack that follows the blob's ingest file (content-store.ts `IngestWatcher`).
+ * It owns the read descriptor the worker uses, and closes it once the unpack settled.
+ */
+class UnpackFollower implements IngestWatcher {
+  #unpack: FollowUnpack | null = null;
+  #settled: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly tmpDir: string,
+    private readonly digest: string,
+    private readonly diffId: string,
+  ) {}
+
+  async opened(file: string): Promise<void> {
+    const fh = await fsp.open(file, 'r');
+    const u = startFollowUnpack(fh.fd, this.tmpDir, { expectedDigest: this.digest, expectedDiffId: this.diffId });
+    this.#unpack = u;
+    this.#settled = u.result.catch(() => {}).finally(() => fh.close());
+  }
+
+  written(total: number): void {
+    this.#unpack?.grow(total);
+  }
+
+  /** The blob is complete at `size` bytes: the unpack goes on alone. */
+  finish(size: number): RunningUnpack {
+    const u = this.#unpack;
+    if (!u) throw new InternalError('Layer unpack never started: the blob was not written');
+    u.grow(size);
+    u.end();
+    const settled = this.#settled;
+    // Resolves or rejects only once the descriptor is closed and (on failure) the directory gone.
+    const result = u.result.then(
+      async (r) => {
+        await settled;
+        return r;
+      },
+      async (e: unknown) => {
+        await settled;
+        throw e;
+      },
+    );
+    result.catch(() => {});
+    return { tmpDir: this.tmpDir, result, abort: () => u.abort() };
+  }
+
+  /** The download failed: stop the unpack and remove whatever it wrote. */
+  async discard(): Promise<void> {
+    this.#unpack?.abort();
+    await this.#settled;
+    await fsp.rm(this.tmpDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Streams the blob into the content store (verified), letting `watcher` follow
+ * the ingest file when given. Resolves once the blob is in `blobs/`.
  */
 async function download(
   store: ImageStore,
   client: RegistryClient,
   repo: string,
   desc: RemoteDescriptor,
-  unpack: WorkerUnpack | null,
+  watcher: IngestWatcher | null,
   o: PullLayerOptions,
 ): Promise<void> {
   const id = shortDigest(desc.digest);
@@ -116,19 +146,11 @@ async function download(
   o.newBlobs.push(desc.digest);
   const onAbort = () => res.destroy(new UnavailableError('Pull cancelled'));
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  // The unpacker's failure is held back until the digest is known (see the file comment).
-  let unpackFailure: { error: unknown } | undefined;
   try {
     const guard = sizeGuard(total, desc.digest, report);
     // pipe() does not forward errors: a reset connection or a cancel must fail the write, not stall it.
     res.on('error', (err) => guard.destroy(err));
-    let input: NodeJS.ReadableStream = res.pipe(guard);
-    if (unpack) {
-      const tee = teeTo(unpack, (error) => (unpackFailure ??= { error }));
-      guard.on('error', (err) => tee.destroy(err));
-      input = guard.pipe(tee);
-    }
-    await store.content.write(input as Transform, { digest: desc.digest, size: total });
+    await store.content.write(res.pipe(guard), { digest: desc.digest, size: total }, watcher ?? undefined);
   } catch (e) {
     res.destroy();
     const why = e instanceof Error ? e.message : String(e);
@@ -144,29 +166,6 @@ async function download(
   }
   o.progress({ status: 'Verifying Checksum', id, progressDetail: {} });
   o.progress({ status: 'Download complete', id, progressDetail: {} });
-  if (unpackFailure) throw unpackFailure.error;
-}
-
-/** Passes chunks through, handing each to `unpack` first (its backpressure holds the download). */
-function teeTo(unpack: WorkerUnpack, onFailure: (error: unknown) => void): Transform {
-  let failed = false;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      if (failed) return cb(null, chunk);
-      unpack.write(chunk).then(
-        () => cb(null, chunk),
-        (error: unknown) => {
-          failed = true;
-          onFailure(error);
-          cb(null, chunk);
-        },
-      );
-    },
-    flush(cb: TransformCallback) {
-      if (!failed) unpack.end();
-      cb();
-    },
-  });
 }
 
 /** Counts bytes, reports progress, and fails as soon as more than `size` bytes arrive. */

@@ -1,17 +1,19 @@
 /**
- * `pull`: registry → content store → snapshots → image record, atomically.
+ * `pull`: registry → content store → image record, atomically; snapshots follow.
  *
  * Order: manifest (an index is resolved to the wanted platform), config
  * blob (digest and size checked), then each layer not already present as a
- * snapshot chain: blob streamed into the content store (digest and size
- * checked while writing), unpacked into a staged directory (diff ID checked
- * against the config). Only when every layer is staged does `commitPulled`
- * record the image in one transaction. Any failure removes the staged
- * directories and the blobs this pull added, so the store is as before.
+ * chain: blob streamed into the content store (digest and size checked
+ * while writing), with an unpack following it (pull-layer.ts). When every
+ * blob is stored, `commitPulled` records the image in one transaction and
+ * the pull is done; the unpacks go on in the daemon (the image store's
+ * LayerUnpacker owns them, checks diff IDs, and is awaited by whatever needs
+ * the files: `ensureUnpacked`). Any failure before the commit aborts the
+ * unpacks and removes the blobs this pull added, so the store is as before.
  */
 import { InvalidArgumentError, UnavailableError } from '../../core/errors.js';
 import { log } from '../../core/log.js';
-import { chainIdOf, type ImageRecord, type ImageStore, type StagedLayer, type PulledImage } from '../../image/image-store.js';
+import { chainIdOf, type FetchedLayer, type ImageRecord, type ImageStore, type PulledImage } from '../../image/image-store.js';
 import type { Credentials } from './auth.js';
 import { isInsecureRegistry, resolveRemote } from './endpoint.js';
 import { parseConfig, parseManifest, sha256Of, type RemoteDescriptor } from './manifest.js';
@@ -129,10 +131,12 @@ async function fetchLayers(
   signal: AbortSignal | undefined,
 ): Promise<{ entries: PulledImage['layers']; discard: () => Promise<void> }> {
   const entries: PulledImage['layers'] = [];
-  const staged: StagedLayer[] = [];
+  const fetched: FetchedLayer[] = [];
   const newBlobs: string[] = [];
   const discard = async () => {
-    for (const s of staged) await store.discardStaged(s);
+    for (const f of fetched) f.unpack?.abort();
+    for (const f of fetched) await f.unpack?.result.catch(() => {}); // each removes its directory
+
     for (const d of newBlobs) await store.removeBlobIfUnreferenced(d);
   };
   try {
@@ -156,9 +160,10 @@ async function fetchLayers(
         entries.push({ existing: have });
         continue;
       }
-      const s = await pullLayer(store, client, repo, p.desc, p.diffId, { progress, signal, newBlobs });
-      staged.push(s);
-      entries.push({ staged: s });
+      const f = await pullLayer(store, client, repo, p.desc, p.diffId, { progress, signal, newBlobs });
+      fetched.push(f);
+      entries.push({ fetched: f });
+      // Downloaded and verified; the layer is unpacked in the background (Docker's final per-layer status).
       progress({ status: 'Pull complete', id: shortDigest(p.desc.digest), progressDetail: {} });
     }
     return { entries, discard };
