@@ -337,7 +337,9 @@ test('zstd layers and a multi-platform index: the platform is chosen, diff IDs v
   assert.equal((await inspect(ref)).Id, configs.arm64);
   const none = await d.cli(['pull', '--platform', 'linux/s390x', ref]);
   assertOneLineError(none, 'pull of a missing platform', /No matching manifest for linux\/s390x/);
-  // A config whose diff IDs do not match the layers is refused, and nothing is kept.
+  // Diff IDs are checked when a layer is unpacked (at first use; the pull checks blob digests):
+  // a config whose diff IDs do not match its layers pulls, then fails to run in one line and
+  // leaves no directory; rmi gives back the store as it was.
   const before = storeCounts();
   const badCfg = await reg.putBlob(repo, Buffer.from(JSON.stringify({ ...baseCfg, rootfs: { type: 'layers', diff_ids: [diffIds[0], diffIds[0]] } })));
   await reg.putManifest(repo, 'bad', 'application/vnd.oci.image.manifest.v1+json', {
@@ -346,10 +348,14 @@ test('zstd layers and a multi-platform index: the platform is chosen, diff IDs v
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...badCfg },
     layers,
   });
-  const bad = await d.cli(['pull', `${reg.host}/${repo}:bad`]);
-  assertOneLineError(bad, 'pull with wrong diff IDs', /diff ID mismatch/i);
+  const badRef = `${reg.host}/${repo}:bad`;
+  await d.ok(['pull', badRef]);
+  const bad = await d.cli(['run', '--rm', badRef, 'true']);
+  assertOneLineError(bad, 'run of an image with wrong diff IDs', /diff ID mismatch/i);
+  assert.deepEqual(storeCounts().snapshots, before.snapshots, 'no snapshot or staging directory');
+  await d.ok(['rmi', badRef]);
   assert.deepEqual(storeCounts(), before);
-  assert.equal((await d.cli(['image', 'inspect', `${reg.host}/${repo}:bad`])).code, 1);
+  assert.equal((await d.cli(['image', 'inspect', badRef])).code, 1);
 });
 
 test('a connection cut in the middle of a blob fails the pull and leaves the store unchanged', async () => {
