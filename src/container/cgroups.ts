@@ -282,6 +282,16 @@ export class ContainerCgroup {
     return Number((await readKeyed(file)).get('oom_kill') ?? 0);
   }
 
+  /** As `oomKillCount`, synchronously; 0 when the file cannot be read (cgroup gone). */
+  oomKillCountSync(): number {
+    const file = this.version === 2 ? join(this.#dir(''), 'memory.events') : join(this.#dir('memory'), 'memory.oom_control');
+    try {
+      return Number(/^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  }
+
   /** All pids in the cgroup and its children: exec'd processes can land in sub-cgroups the container made. */
   async pids(): Promise<number[]> {
     let dir = this.#dir('pids');

@@ -3,7 +3,7 @@
  * the runtime's own state lives under `root`, one directory per daemon, so
  * two daemons never see each other's containers.
  */
-import { closeSync, constants, existsSync, openSync, promises as fs } from 'node:fs';
+import { closeSync, constants, existsSync, open, openSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CommandError, run, type CommandResult } from '../core/exec.js';
 import { FailedPreconditionError, InternalError, UnavailableError } from '../core/errors.js';
@@ -83,15 +83,21 @@ export class OciRuntime {
         /* no reader yet or fifo gone */
       }
     }, 2000);
+    let fd = -1;
     try {
-      const data = await fs.readFile(fifo);
-      if (data.length === 0) return false;
-      await fs.rm(fifo, { force: true });
+      // Only the open can block (until the init opens the write side), so only
+      // it goes through the thread pool. The init writes its byte right after
+      // its own open returns; a gone writer reads as end of file.
+      fd = await new Promise<number>((resolve, reject) => open(fifo, constants.O_RDONLY, (e, f) => (e ? reject(e) : resolve(f))));
+      const n = readSync(fd, Buffer.alloc(16));
+      if (n === 0) return false;
+      rmSync(fifo, { force: true });
       return true;
     } catch {
       return false;
     } finally {
       clearTimeout(unblock);
+      if (fd >= 0) closeSync(fd);
     }
   }
 
