@@ -5,7 +5,8 @@
  * upload). Authentication is answered per request (see auth.ts).
  */
 import type http from 'node:http';
-import { promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { InvalidArgumentError, NotFoundError } from '../../core/errors.js';
 import { RegistryAuth, type Credentials } from './auth.js';
 import { repositoryScope } from './challenge.js';
@@ -24,9 +25,8 @@ export interface FetchedManifest {
   digest: string;
 }
 
-/** Blobs up to this size go in one PUT; bigger ones in PATCH chunks of CHUNK_SIZE. */
+/** Blobs up to this size go in one PUT; bigger ones are streamed in one PATCH. */
 export const MONOLITHIC_MAX = 512 * 1024;
-export const CHUNK_SIZE = 32 * 1024 * 1024;
 
 type Access = 'pull' | 'push';
 
@@ -155,42 +155,29 @@ export class RegistryClient {
     const startBody = await readBody(start, 1024 * 1024);
     if (start.statusCode !== 202) throw registryError(start.statusCode ?? 0, startBody, what);
     let location = requireLocation(start, what);
-    const fh = await fs.open(blob.file, 'r');
-    try {
-      if (blob.size <= MONOLITHIC_MAX) {
-        const data = Buffer.alloc(blob.size);
-        await readFully(fh, data, 0);
-        const res = await this.request('PUT', withDigest(location, blob.digest), scope, {
-          headers: { 'Content-Type': 'application/octet-stream' },
-          body: data,
-        });
-        const body = await readBody(res, 1024 * 1024);
-        if (res.statusCode !== 201) throw registryError(res.statusCode ?? 0, body, what);
-        progress?.(blob.size);
-        return;
-      }
-      // One buffer for all chunks (a chunk is sent in full before the next is read).
-      const buffer = Buffer.allocUnsafe(Math.min(CHUNK_SIZE, blob.size));
-      for (let offset = 0; offset < blob.size; ) {
-        const n = Math.min(CHUNK_SIZE, blob.size - offset);
-        const chunk = buffer.subarray(0, n);
-        await readFully(fh, chunk, offset);
-        const res = await this.request('PATCH', location, scope, {
-          headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${offset + n - 1}` },
-          body: chunk,
-        });
-        const body = await readBody(res, 1024 * 1024);
-        if (res.statusCode !== 202) throw registryError(res.statusCode ?? 0, body, what);
-        location = requireLocation(res, what);
-        offset += n;
-        progress?.(offset);
-      }
-      const res = await this.request('PUT', withDigest(location, blob.digest), scope);
+    if (blob.size <= MONOLITHIC_MAX) {
+      const data = await readWhole(blob.file, blob.size);
+      const res = await this.request('PUT', withDigest(location, blob.digest), scope, {
+        headers: { 'Content-Type': 'application/octet-stream' },
+        body: data,
+      });
       const body = await readBody(res, 1024 * 1024);
       if (res.statusCode !== 201) throw registryError(res.statusCode ?? 0, body, what);
-    } finally {
-      await fh.close();
+      progress?.(blob.size);
+      return;
     }
+    // One streamed PATCH for the whole blob, as Docker's client sends it: no
+    // per-chunk round trips, and the registry keeps one hash running.
+    const patch = await this.request('PATCH', location, scope, {
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${blob.size - 1}` },
+      body: { length: blob.size, open: () => blobStream(blob.file, blob.size, progress) },
+    });
+    const patchBody = await readBody(patch, 1024 * 1024);
+    if (patch.statusCode !== 202) throw registryError(patch.statusCode ?? 0, patchBody, what);
+    location = requireLocation(patch, what);
+    const res = await this.request('PUT', withDigest(location, blob.digest), scope);
+    const body = await readBody(res, 1024 * 1024);
+    if (res.statusCode !== 201) throw registryError(res.statusCode ?? 0, body, what);
   }
 
   /** PUTs manifest bytes as they are; returns the digest, checked against the registry's answer. */
@@ -232,12 +219,21 @@ export class RegistryClient {
 }
 
 /** Fills `buf` from `position` (a read may return fewer bytes than asked). */
-async function readFully(fh: fs.FileHandle, buf: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < buf.length; ) {
-    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
-    if (bytesRead === 0) throw new InvalidArgumentError(`Local blob ended early at byte ${position + done}`);
-    done += bytesRead;
+/** A small blob, read whole; a file shorter than its recorded size is an error. */
+async function readWhole(file: string, size: number): Promise<Buffer> {
+  const data = await fs.readFile(file);
+  if (data.length < size) throw new InvalidArgumentError(`Local blob ${file} ended early at byte ${data.length}`);
+  return data.subarray(0, size);
+}
+
+/** The blob's first `size` bytes as a stream, reporting bytes read so far. */
+function blobStream(file: string, size: number, progress?: (sent: number) => void): Readable {
+  const stream = createReadStream(file, { start: 0, end: size - 1, highWaterMark: 1024 * 1024 });
+  if (progress) {
+    let sent = 0;
+    stream.on('data', (c) => progress((sent += c.length)));
   }
+  return stream;
 }
 
 function requireLocation(res: http.IncomingMessage, what: string): string {

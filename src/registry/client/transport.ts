@@ -9,12 +9,19 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import { UnavailableError, InvalidArgumentError } from '../../core/errors.js';
 import { VERSION } from '../../version.js';
 
+/** A body streamed from its source; `open` is called once per attempt, so an auth retry can resend it. */
+export interface StreamBody {
+  readonly length: number;
+  open(): Readable;
+}
+
 export interface SendOptions {
   headers?: Record<string, string>;
-  body?: Buffer;
+  body?: Buffer | StreamBody;
 }
 
 const USER_AGENT = `vessel/${VERSION}`;
@@ -85,7 +92,7 @@ export class Transport {
     }
   }
 
-  #once(method: string, url: URL, headers: Record<string, string>, body: Buffer | undefined): Promise<http.IncomingMessage> {
+  #once(method: string, url: URL, headers: Record<string, string>, body: Buffer | StreamBody | undefined): Promise<http.IncomingMessage> {
     if (url.protocol === 'http:' && !this.insecure) {
       return Promise.reject(new InvalidArgumentError(`Refusing plain HTTP to registry ${url.host}: it is not an insecure registry`));
     }
@@ -107,7 +114,13 @@ export class Transport {
         resolve(res);
       });
       req.on('error', (e) => reject(transportError(url.host, e)));
-      req.end(body);
+      if (body === undefined || Buffer.isBuffer(body)) {
+        req.end(body);
+        return;
+      }
+      const source = body.open();
+      source.on('error', (e) => req.destroy(e));
+      source.pipe(req);
     });
   }
 }
