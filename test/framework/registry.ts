@@ -212,3 +212,54 @@ export class CuttingProxy {
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
   }
 }
+
+/**
+ * An HTTP proxy in front of a registry that refuses request bodies over
+ * `maxBody` bytes with 413, as nginx's client_max_body_size does: at once,
+ * before the body is read. It records each request line and status.
+ */
+export class BodyLimitProxy {
+  #server: http.Server | null = null;
+  port = 0;
+  readonly requests: string[] = [];
+
+  constructor(
+    readonly targetPort: number,
+    readonly maxBody: number,
+  ) {}
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    this.#server = http.createServer((req, res) => {
+      const length = Number(req.headers['content-length'] ?? 0);
+      if (length > this.maxBody) {
+        this.requests.push(`${req.method} ${length} 413`);
+        res.writeHead(413, { Connection: 'close', 'Content-Type': 'text/plain' });
+        res.end('request entity too large\n');
+        req.resume();
+        return;
+      }
+      const up = http.request(
+        { host: '127.0.0.1', port: this.targetPort, method: req.method, path: req.url, headers: req.headers },
+        (ures) => {
+          this.requests.push(`${req.method} ${length} ${ures.statusCode}`);
+          res.writeHead(ures.statusCode ?? 502, ures.headers);
+          ures.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as net.AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.#server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+  }
+}

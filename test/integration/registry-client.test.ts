@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO, TestDaemon } from '../framework/daemon.js';
 import { assertOneLineError, countDir, makeTar, waitFor } from '../framework/helpers.js';
-import { CuttingProxy, TestRegistry } from '../framework/registry.js';
+import { BodyLimitProxy, CuttingProxy, TestRegistry } from '../framework/registry.js';
 import { MONOLITHIC_MAX } from '../../src/registry/client/registry-client.js';
 import { TOKEN_ISSUER, TOKEN_SERVICE, TokenServer } from '../framework/token-server.js';
 
@@ -287,6 +287,36 @@ test('a big layer is streamed in one PATCH and comes back identical', async () =
   assert.equal(back.Id, id);
   assert.equal(back.Descriptor.digest, digest);
   await d.ok(['rmi', ref]);
+});
+
+test('a registry that refuses big bodies with 413 gets the blob in smaller chunks', async () => {
+  const dir = tmpDir('vlimit-');
+  const tarPath = path.join(dir, 'layer.tar');
+  mkdirSync(path.join(dir, 'root'));
+  writeFileSync(path.join(dir, 'root', 'random.bin'), randomBytes(40 * MONOLITHIC_MAX));
+  assert.equal(spawnSync('tar', ['-C', path.join(dir, 'root'), '-cf', tarPath, '.']).status, 0);
+  const maxBody = 6 * 1024 * 1024;
+  const proxy = await new BodyLimitProxy(reg.port, maxBody).start();
+  try {
+    const ref = `${proxy.host}/test/limited:1`;
+    await d.ok(['image', 'import', tarPath, ref]);
+    const id = (await inspect(ref)).Id;
+    const text = await d.ok(['push', ref]);
+    const digest = /^1: digest: (sha256:[a-f0-9]{64})/m.exec(text)?.[1];
+    const patches = proxy.requests.filter((r) => r.startsWith('PATCH '));
+    // The whole-blob PATCH was refused, then the chunks that fit went through.
+    assert.match(patches[0], / 413$/);
+    const accepted = patches.filter((r) => / 202$/.test(r)).map((r) => Number(r.split(' ')[1]));
+    assert.ok(accepted.length >= 4, `PATCH requests:\n${patches.join('\n')}`);
+    assert.ok(accepted.every((n) => n <= maxBody), `PATCH requests:\n${patches.join('\n')}`);
+    assert.equal(await registryDigest(reg, 'test/limited', '1'), digest);
+    await d.ok(['rmi', ref]);
+    await d.ok(['pull', '-q', ref]);
+    assert.equal((await inspect(ref)).Id, id);
+    await d.ok(['rmi', ref]);
+  } finally {
+    await proxy.stop();
+  }
 });
 
 test('zstd layers and a multi-platform index: the platform is chosen, diff IDs verified', async () => {

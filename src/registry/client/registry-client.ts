@@ -27,6 +27,10 @@ export interface FetchedManifest {
 
 /** Blobs up to this size go in one PUT; bigger ones are streamed in one PATCH. */
 export const MONOLITHIC_MAX = 512 * 1024;
+/** After a 413 for a whole-blob PATCH, chunks of this size (halved on each further 413)... */
+export const FALLBACK_CHUNK = 32 * 1024 * 1024;
+/** ...down to this size; a 413 below it is an error. */
+const MIN_CHUNK = 1024 * 1024;
 
 type Access = 'pull' | 'push';
 
@@ -145,8 +149,9 @@ export class RegistryClient {
   }
 
   /**
-   * Uploads the blob stored at `file`: one PUT for small blobs, else PATCH
-   * chunks with Content-Range and a closing PUT. `progress` gets bytes sent.
+   * Uploads the blob stored at `file`: one PUT for small blobs, else one
+   * streamed PATCH (chunks only when the registry refuses that with 413) and
+   * a closing PUT. `progress` gets bytes sent.
    */
   async uploadBlob(repo: string, blob: { digest: string; size: number; file: string }, progress?: (sent: number) => void): Promise<void> {
     const scope = repositoryScope(repo, ['pull', 'push']);
@@ -166,15 +171,27 @@ export class RegistryClient {
       progress?.(blob.size);
       return;
     }
-    // One streamed PATCH for the whole blob, as Docker's client sends it: no
-    // per-chunk round trips, and the registry keeps one hash running.
-    const patch = await this.request('PATCH', location, scope, {
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${blob.size - 1}` },
-      body: { length: blob.size, open: () => blobStream(blob.file, blob.size, progress) },
-    });
-    const patchBody = await readBody(patch, 1024 * 1024);
-    if (patch.statusCode !== 202) throw registryError(patch.statusCode ?? 0, patchBody, what);
-    location = requireLocation(patch, what);
+    // The whole blob streams in one PATCH, as Docker's client sends it: no
+    // per-chunk round trips, and the registry keeps one hash running. A
+    // registry (or a proxy in front of it) that refuses a body that big with
+    // 413 gets chunks instead, 32 MiB and halved on each further 413.
+    let limit = Infinity;
+    for (let offset = 0; offset < blob.size; ) {
+      const from = offset;
+      const n = Math.min(limit, blob.size - from);
+      const patch = await this.request('PATCH', location, scope, {
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${from}-${from + n - 1}` },
+        body: { length: n, open: () => blobStream(blob.file, from, n, progress) },
+      });
+      const patchBody = await readBody(patch, 1024 * 1024);
+      if (patch.statusCode === 413 && n > MIN_CHUNK) {
+        limit = limit === Infinity ? Math.min(FALLBACK_CHUNK, Math.ceil(n / 2)) : Math.ceil(n / 2);
+        continue;
+      }
+      if (patch.statusCode !== 202) throw registryError(patch.statusCode ?? 0, patchBody, what);
+      location = requireLocation(patch, what);
+      offset += n;
+    }
     const res = await this.request('PUT', withDigest(location, blob.digest), scope);
     const body = await readBody(res, 1024 * 1024);
     if (res.statusCode !== 201) throw registryError(res.statusCode ?? 0, body, what);
@@ -226,11 +243,11 @@ async function readWhole(file: string, size: number): Promise<Buffer> {
   return data.subarray(0, size);
 }
 
-/** The blob's first `size` bytes as a stream, reporting bytes read so far. */
-function blobStream(file: string, size: number, progress?: (sent: number) => void): Readable {
-  const stream = createReadStream(file, { start: 0, end: size - 1, highWaterMark: 1024 * 1024 });
+/** `length` bytes of the blob from `start` as a stream, reporting the blob's bytes read so far. */
+function blobStream(file: string, start: number, length: number, progress?: (sent: number) => void): Readable {
+  const stream = createReadStream(file, { start, end: start + length - 1, highWaterMark: 1024 * 1024 });
   if (progress) {
-    let sent = 0;
+    let sent = start;
     stream.on('data', (c) => progress((sent += c.length)));
   }
   return stream;
