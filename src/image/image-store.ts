@@ -284,7 +284,7 @@ export class ImageStore {
           diffId: f.diffId,
           parent,
           dir,
-          size: 0, // known once unpacked (recordUnpackedSize)
+          size: f.blobSize, // the blob's size until the unpack records the real one (recordUnpackedSize)
           digest: f.digest,
           blobSize: f.blobSize,
           mediaType: f.mediaType,

@@ -80,6 +80,8 @@ test('(a) pull then run at once: the run waits for the unpack', async () => {
   const out = await d.ok(['pull', ref]);
   assert.match(out, /Download complete/);
   assert.doesNotMatch(out, /Extracting/);
+  // Before the unpack has recorded the real size, the image shows its blobs' size, never 0.
+  assert.ok(Number((await d.ok(['image', 'inspect', '-f', '{{.Size}}', ref])).trim()) > 0);
   assert.equal((await d.ok(['run', '--rm', ref, 'cat', '/files/7/f2977'])).trim(), 'file 2977');
   const { snapshot } = await layerOf(ref);
   assert.ok(existsSync(path.join(layerRoot(), snapshot, 'files', '0', 'f0')));
