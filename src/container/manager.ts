@@ -483,13 +483,15 @@ export class ContainerManager extends EventEmitter {
     const c = this.store.get(id);
     if (!c || !isActive(c.state.Status) || c.state.Status === 'restarting') return true;
     const exited = this.wait(id, 'next-exit').then(() => true);
-    const timer = new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref());
+    let deadline: NodeJS.Timeout | undefined;
+    const timer = new Promise<boolean>((r) => (deadline = setTimeout(() => r(false), timeoutMs).unref()));
     // Nudge exit detection in case inotify missed the file.
     const poll = setInterval(() => void this.#onExitFile(id), 500);
     try {
       return await Promise.race([exited, timer]);
     } finally {
       clearInterval(poll);
+      clearTimeout(deadline);
     }
   }
 
