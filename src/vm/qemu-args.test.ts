@@ -132,13 +132,19 @@ describe('buildQemuArgs', () => {
   });
 });
 
-describe('buildQemuArgs output runs in a real QEMU', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vessel-qargs-'));
+/** A temp directory and a list of QEMU processes, both gone after the suite. */
+function qemuScratch(prefix: string): { dir: string; procs: ChildProcess[] } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   const procs: ChildProcess[] = [];
   after(() => {
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
+  return { dir, procs };
+}
+
+describe('buildQemuArgs output runs in a real QEMU', () => {
+  const { dir, procs } = qemuScratch('vessel-qargs-');
 
   it('q35 + sandbox + qcow2 disk + agent + serial: snapshots and exec: migration work', async () => {
     const disk = join(dir, 'disk 0,x.qcow2');
@@ -224,12 +230,7 @@ function exitKernel(): Buffer {
 }
 
 describe('microvm argv runs in a real QEMU', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vessel-qargs-mvm-'));
-  const procs: ChildProcess[] = [];
-  after(() => {
-    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { dir, procs } = qemuScratch('vessel-qargs-mvm-');
 
   it('microvm with mmio disk, agent, balloon and serial boots a kernel to its exit', async () => {
     const kernel = join(dir, 'kernel');

@@ -305,6 +305,22 @@ async function waitExit(b: Boot, timeoutMs: number): Promise<number | null> {
   return code;
 }
 
+/** After a shutdown request: QEMU exits 0 by itself and the guest's init logged its poweroff. */
+async function expectPoweroff(b: Boot): Promise<void> {
+  const code = await waitExit(b, 30_000);
+  assert.equal(code, 0, `QEMU exit code; stderr: ${b.stderr()}`);
+  assert.match(readFileSync(b.serialLog, 'utf8'), /vessel: poweroff/);
+}
+
+/** Shows the console, closes the sockets and makes sure QEMU is gone. */
+async function tearDown(b: Boot): Promise<void> {
+  showSerial(b, path.basename(path.dirname(b.serialLog)));
+  b.ga.close();
+  b.qmp.close();
+  if (b.qemu.exitCode === null) b.qemu.kill('SIGKILL');
+  await b.exited;
+}
+
 /** The checks both images share: kernel, identity, network, grown disk, console. */
 async function checkGuest(b: Boot, id: GuestIdentity, disk: { size: number; baseSize: number }, hostIp: string): Promise<void> {
   const uname = await guestExec(b.ga, 'uname', ['-r']);
@@ -436,15 +452,9 @@ test('a busybox image boots, runs guest-exec and powers off through guest-shutdo
       await sleep(200);
     }
     b.ga.send({ execute: 'guest-shutdown' });
-    const code = await waitExit(b, 30_000);
-    assert.equal(code, 0, `QEMU exit code; stderr: ${b.stderr()}`);
-    assert.match(readFileSync(b.serialLog, 'utf8'), /vessel: poweroff/);
+    await expectPoweroff(b);
   } finally {
-    showSerial(b, path.basename(path.dirname(b.serialLog)));
-    b.ga.close();
-    b.qmp.close();
-    if (b.qemu.exitCode === null) b.qemu.kill('SIGKILL');
-    await b.exited;
+    await tearDown(b);
   }
 });
 
@@ -477,15 +487,9 @@ test('a Debian minbase image boots and powers off on the ACPI power button', asy
     const st = await guestExec(b.ga, '/.vessel/bin/stat', ['-c', '%a %u %n', '/usr/bin/passwd', '/var/tmp', '/']);
     assert.equal(st.out, '4755 0 /usr/bin/passwd\n1777 0 /var/tmp\n755 0 /\n');
     b.qmp.send({ execute: 'system_powerdown' });
-    const code = await waitExit(b, 30_000);
-    assert.equal(code, 0, `QEMU exit code; stderr: ${b.stderr()}`);
-    assert.match(readFileSync(b.serialLog, 'utf8'), /vessel: poweroff/);
+    await expectPoweroff(b);
   } finally {
-    showSerial(b, path.basename(path.dirname(b.serialLog)));
-    b.ga.close();
-    b.qmp.close();
-    if (b.qemu.exitCode === null) b.qemu.kill('SIGKILL');
-    await b.exited;
+    await tearDown(b);
   }
 });
 
@@ -501,10 +505,6 @@ test('the busybox image boots on microvm too (virtio-mmio, tsc_early_khz)', asyn
     b.ga.send({ execute: 'guest-shutdown' });
     assert.equal(await waitExit(b, 30_000), 0, `QEMU exit code; stderr: ${b.stderr()}`);
   } finally {
-    showSerial(b, 'mvm');
-    b.ga.close();
-    b.qmp.close();
-    if (b.qemu.exitCode === null) b.qemu.kill('SIGKILL');
-    await b.exited;
+    await tearDown(b);
   }
 });
