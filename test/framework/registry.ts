@@ -216,7 +216,8 @@ export class CuttingProxy {
 /**
  * An HTTP proxy in front of a registry that refuses request bodies over
  * `maxBody` bytes with 413, as nginx's client_max_body_size does: at once,
- * before the body is read. It records each request line and status.
+ * before the body is read (and without `100 Continue` when the client asked
+ * for it). It records each request's method, length and status.
  */
 export class BodyLimitProxy {
   #server: http.Server | null = null;
@@ -233,7 +234,7 @@ export class BodyLimitProxy {
   }
 
   async start(): Promise<this> {
-    this.#server = http.createServer((req, res) => {
+    const forward = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       const length = Number(req.headers['content-length'] ?? 0);
       if (length > this.maxBody) {
         this.requests.push(`${req.method} ${length} 413`);
@@ -242,16 +243,20 @@ export class BodyLimitProxy {
         req.resume();
         return;
       }
-      const up = http.request(
-        { host: '127.0.0.1', port: this.targetPort, method: req.method, path: req.url, headers: req.headers },
-        (ures) => {
-          this.requests.push(`${req.method} ${length} ${ures.statusCode}`);
-          res.writeHead(ures.statusCode ?? 502, ures.headers);
-          ures.pipe(res);
-        },
-      );
+      const { expect: _expect, ...headers } = req.headers;
+      const up = http.request({ host: '127.0.0.1', port: this.targetPort, method: req.method, path: req.url, headers }, (ures) => {
+        this.requests.push(`${req.method} ${length} ${ures.statusCode}`);
+        res.writeHead(ures.statusCode ?? 502, ures.headers);
+        ures.pipe(res);
+      });
       up.on('error', () => res.destroy());
       req.pipe(up);
+    };
+    this.#server = http.createServer(forward);
+    // `Expect: 100-continue`: the go-ahead only for a body that fits, as nginx does.
+    this.#server.on('checkContinue', (req, res) => {
+      if (Number(req.headers['content-length'] ?? 0) <= this.maxBody) res.writeContinue();
+      forward(req, res);
     });
     await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.#server.address() as net.AddressInfo).port;

@@ -27,6 +27,8 @@ export interface SendOptions {
 const USER_AGENT = `vessel/${VERSION}`;
 const IDLE_TIMEOUT_MS = 60_000;
 const MAX_REDIRECTS = 5;
+/** How long a streamed body waits for `100 Continue` before it is sent regardless. */
+const CONTINUE_WAIT_MS = 1000;
 /** Scheme that worked, per host (`127.0.0.1:5000` → `http`). */
 const knownScheme = new Map<string, 'https' | 'http'>();
 
@@ -105,24 +107,45 @@ export class Transport {
         headers: {
           'User-Agent': USER_AGENT,
           ...(body ? { 'Content-Length': String(body.length) } : method === 'PUT' || method === 'POST' || method === 'PATCH' ? { 'Content-Length': '0' } : {}),
+          // A streamed body waits for the server's go-ahead, so a refusal (413, 401)
+          // comes back as a response instead of a broken pipe halfway through.
+          ...(isStream(body) ? { Expect: '100-continue' } : {}),
           ...headers,
         },
       });
       req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+      let sending = false;
       req.on('response', (res) => {
         res.setTimeout(IDLE_TIMEOUT_MS, () => res.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+        // Answered before the body went out: the connection cannot be reused.
+        if (isStream(body) && !sending) res.once('end', () => req.destroy());
         resolve(res);
       });
       req.on('error', (e) => reject(transportError(url.host, e)));
-      if (body === undefined || Buffer.isBuffer(body)) {
+      if (!isStream(body)) {
         req.end(body);
         return;
       }
-      const source = body.open();
-      source.on('error', (e) => req.destroy(e));
-      source.pipe(req);
+      const stream = body;
+      const send = (): void => {
+        if (sending) return;
+        sending = true;
+        clearTimeout(noContinue);
+        const source = stream.open();
+        source.on('error', (e) => req.destroy(e));
+        source.pipe(req);
+      };
+      // A server that ignores Expect never says 100: send anyway after a while, as curl does.
+      const noContinue = setTimeout(send, CONTINUE_WAIT_MS);
+      req.on('continue', send);
+      req.on('response', () => clearTimeout(noContinue));
+      req.flushHeaders();
     });
   }
+}
+
+function isStream(body: Buffer | StreamBody | undefined): body is StreamBody {
+  return body !== undefined && !Buffer.isBuffer(body);
 }
 
 function transportError(host: string, e: Error): UnavailableError {
