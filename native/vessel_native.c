@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include "vessel_native.h"
 
 #define MAX_MSG 65536
 /* Bounds the work per wakeup so a chatty peer cannot starve the loop; the
@@ -65,6 +66,10 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall, const 
   if (e) napi_throw(env, e);
   else napi_throw_error(env, errno_name(err), strerror(err));
   return NULL;
+}
+
+napi_value vn_throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  return throw_errno(env, err, syscall, path);
 }
 
 /* A failed napi call usually leaves an exception pending; make sure one is. */
@@ -152,6 +157,56 @@ static napi_value js_umount(napi_env env, napi_callback_info info) {
   if (args_parse(env, info, "so", &a) && umount2(a.str[0], (int)a.num[1]) != 0)
     throw_errno(env, errno, "umount", a.str[0]);
   return args_free(&a, NULL);
+}
+
+/* umountAsync(target, flags) -> Promise: umount2 on a thread-pool thread.
+ * Unmounting an overlay costs a millisecond of kernel time; off the main
+ * thread it runs beside the other steps of releasing a container. */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *target;
+  int flags, err;
+} umount_job_t;
+
+static void umount_execute(napi_env env, void *data) {
+  umount_job_t *j = data;
+  j->err = umount2(j->target, j->flags) == 0 ? 0 : errno;
+}
+
+static void umount_complete(napi_env env, napi_status status, void *data) {
+  umount_job_t *j = data;
+  napi_value v = NULL;
+  if (status == napi_ok && !j->err && napi_get_undefined(env, &v) == napi_ok) {
+    napi_resolve_deferred(env, j->deferred, v);
+  } else {
+    v = errno_error(env, j->err ? j->err : EIO, "umount", j->target);
+    if (!v) napi_get_undefined(env, &v);
+    napi_reject_deferred(env, j->deferred, v);
+  }
+  napi_delete_async_work(env, j->work);
+  free(j->target);
+  free(j);
+}
+
+static napi_value js_umount_async(napi_env env, napi_callback_info info) {
+  args_t a;
+  napi_value promise = NULL, name;
+  umount_job_t *j;
+  if (!args_parse(env, info, "so", &a)) return args_free(&a, NULL);
+  if (!(j = calloc(1, sizeof *j))) return args_free(&a, throw_errno(env, ENOMEM, "umount", a.str[0]));
+  j->target = a.str[0];
+  a.str[0] = NULL; /* owned by the job now */
+  j->flags = (int)a.num[1];
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "vessel:umount", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, umount_execute, umount_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    free(j->target);
+    free(j);
+    return args_free(&a, fail(env));
+  }
+  return args_free(&a, promise);
 }
 
 static napi_value js_mknod(napi_env env, napi_callback_info info) {
@@ -510,7 +565,7 @@ static napi_status set_num(napi_env env, napi_value obj, const char *name, doubl
 NAPI_MODULE_INIT() {
   napi_value ms, cls;
   const napi_property_descriptor fns[] = {
-    METHOD("mount", js_mount), METHOD("umount", js_umount), METHOD("mknod", js_mknod),
+    METHOD("mount", js_mount), METHOD("umount", js_umount), METHOD("umountAsync", js_umount_async), METHOD("mknod", js_mknod),
     METHOD("setxattr", js_setxattr), METHOD("getxattr", js_getxattr),
   };
   const napi_property_descriptor methods[] = {
@@ -524,6 +579,7 @@ NAPI_MODULE_INIT() {
     { "NOATIME", MS_NOATIME }, { "RELATIME", MS_RELATIME }, { "STRICTATIME", MS_STRICTATIME },
   };
   CHECK(napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));
+  CHECK(vn_register_spawn(env, exports));
   CHECK(napi_create_object(env, &ms));
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) CHECK(set_num(env, ms, flags[i].name, (double)flags[i].v));
   CHECK(napi_set_named_property(env, exports, "MS", ms));

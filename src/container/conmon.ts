@@ -13,9 +13,10 @@
  * (the container pid, or -1 and an error; for exec sessions later the exit
  * code); `_OCI_ATTACHPIPE`/`_OCI_STARTPIPE` sequence exec attach.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { spawnDetached, type StdioSpec } from '../core/detached-spawn.js';
 import { InternalError, UnavailableError } from '../core/errors.js';
 import { cleanRuntimeMessage, type OciRuntime } from './runtime.js';
 
@@ -51,6 +52,9 @@ function commonArgs(o: ConmonCommon): string[] {
     '--full-attach',
     '-l', `k8s-file:${o.logPath}`,
     '--log-level', 'error',
+    // No fsync of the log when the container exits (Docker's json-file logger
+    // does not sync either): it sat between the exit and the exit file.
+    '--no-sync-log',
     '--syslog',
     '-0', o.persistDir,
     '--runtime-arg', `--root=${o.runtime.root}`,
@@ -121,35 +125,85 @@ export class SyncReader {
   }
 }
 
-function spawnConmon(args: string[], extraPipes: number, cwd: string): { child: ChildProcess; pipes: Array<Readable | Writable> } {
-  const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'ignore', 'pipe'];
-  const env: NodeJS.ProcessEnv = { ...process.env, _OCI_SYNCPIPE: '3' };
-  for (let i = 0; i < 1 + extraPipes; i++) stdio.push('pipe');
-  if (extraPipes >= 1) env._OCI_ATTACHPIPE = '4';
-  if (extraPipes >= 2) env._OCI_STARTPIPE = '5';
-  // conmon writes stray files (an `oom` marker) into its working directory: keep them in the bundle.
-  const child = spawn(CONMON, args, { stdio, env, detached: true, cwd });
-  child.unref();
-  const pipes = (child.stdio.slice(3) as Array<Readable | Writable>).filter(Boolean);
-  return { child, pipes };
+interface ConmonProcess {
+  pid: number;
+  stderr: Readable;
+  sync: Readable;
+  attach: Readable | null;
+  start: Writable | null;
 }
 
-/** Creates the container through conmon; resolves with the container's init pid. */
-export async function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile: string }): Promise<{ pid: number }> {
+/** conmon with its sync pipe (fd 3) and, as asked, an attach pipe and a start pipe on the next descriptors. */
+function spawnConmon(args: string[], cwd: string, want: { attach: boolean; start: boolean }): ConmonProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env, _OCI_SYNCPIPE: '3' };
+  const stdio: StdioSpec[] = ['ignore', 'ignore', 'fromChild', 'fromChild'];
+  if (want.attach) {
+    env._OCI_ATTACHPIPE = String(stdio.length);
+    stdio.push('fromChild');
+  }
+  if (want.start) {
+    env._OCI_STARTPIPE = String(stdio.length);
+    stdio.push('toChild');
+  }
+  // conmon writes stray files (an `oom` marker) into its working directory: keep them in the bundle.
+  const child = spawnDetached(CONMON, args, { env, cwd, stdio });
+  const [, , stderr, sync, ...rest] = child.pipes as net.Socket[];
+  return {
+    pid: child.pid,
+    stderr: stderr!,
+    sync: sync!,
+    attach: want.attach ? rest.shift()! : null,
+    start: want.start ? rest.shift()! : null,
+  };
+}
+
+export interface PendingCreate {
+  /** Lets conmon run `<runtime> create`; resolves with the container's init pid. */
+  go(): Promise<{ pid: number }>;
+  /** Kills conmon before it started anything (the bundle could not be made). */
+  abort(): void;
+}
+
+/**
+ * Starts conmon for a container whose bundle is still being prepared: conmon
+ * loads and parses its arguments, then blocks on its start pipe before doing
+ * anything else, so that work overlaps the bundle's. `go()` once config.json
+ * and the root filesystem are in place.
+ */
+export function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile: string }): PendingCreate {
   checkBinaries(o.runtime);
   const args = [...commonArgs(o), '-p', o.pidFile, '-P', o.conmonPidFile];
-  const { child, pipes } = spawnConmon(args, 0, o.bundle);
+  const child = spawnConmon(args, o.bundle, { attach: false, start: true });
   const stderr: string[] = [];
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
-  const sync = new SyncReader(pipes[0] as Readable);
-  const msg = await sync.next(60_000);
-  (pipes[0] as Readable).destroy();
-  child.stderr?.destroy();
-  if (!msg || msg.data < 0) {
-    const detail = cleanRuntimeMessage(msg?.message ?? stderr.join('')) || 'conmon exited without reporting the container';
-    throw new InternalError(`Failed to create container: ${detail}`);
-  }
-  return { pid: msg.data };
+  child.stderr.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+  child.start!.on('error', () => {});
+  const sync = new SyncReader(child.sync);
+  const close = () => {
+    child.sync.destroy();
+    child.stderr.destroy();
+    child.start!.destroy();
+  };
+  return {
+    async go() {
+      // Anything read, even EOF, lets conmon go on: only a write is a go-ahead.
+      child.start!.end('0');
+      const msg = await sync.next(60_000).finally(close);
+      if (!msg || msg.data < 0) {
+        const detail = cleanRuntimeMessage(msg?.message ?? stderr.join('')) || 'conmon exited without reporting the container';
+        throw new InternalError(`Failed to create container: ${detail}`);
+      }
+      return { pid: msg.data };
+    },
+    abort() {
+      // Killed while it waits on the start pipe: it has not forked or started the runtime yet.
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+      close();
+    },
+  };
 }
 
 export interface ExecSession {
@@ -168,12 +222,12 @@ export function conmonExec(o: ConmonCommon & { processSpecPath: string }): ExecS
   checkBinaries(o.runtime);
   // Each session needs its own pid file; conmon's default is shared by all execs of a container.
   const args = [...commonArgs(o), '-p', `${o.bundle}/pid`, '--exec', '--exec-attach', '--exec-process-spec', o.processSpecPath];
-  const { child, pipes } = spawnConmon(args, 2, o.bundle);
+  const child = spawnConmon(args, o.bundle, { attach: true, start: true });
   const stderr: string[] = [];
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
-  const sync = new SyncReader(pipes[0] as Readable);
-  const attach = new SyncReader(pipes[1] as Readable);
-  const startPipe = pipes[2] as Writable;
+  child.stderr.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+  const sync = new SyncReader(child.sync);
+  const attach = new SyncReader(child.attach!);
+  const startPipe = child.start!;
   startPipe.on('error', () => {});
   // conmon blocks on a first read of the start pipe before doing anything.
   startPipe.write('0');
@@ -188,8 +242,7 @@ export function conmonExec(o: ConmonCommon & { processSpecPath: string }): ExecS
   });
   const exitCode = pid.then(async () => {
     const m = await sync.next(Infinity);
-    for (const p of pipes) p.destroy();
-    child.stderr?.destroy();
+    for (const p of [child.sync, child.attach!, startPipe, child.stderr]) p.destroy();
     return m ? m.data : 255;
   });
   pid.catch(() => {});

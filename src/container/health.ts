@@ -11,6 +11,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { HealthConfig } from '../image/oci.js';
+import type { ImageRecord } from '../image/image-store.js';
 import type { ContainerManager } from './manager.js';
 import type { ContainerRecord, HealthLogEntry } from './model.js';
 import { containerPaths } from './paths.js';
@@ -52,13 +53,12 @@ export class HealthMonitor {
 
   constructor(private readonly manager: ContainerManager) {}
 
-  configFor(c: ContainerRecord): EffectiveHealth | null {
-    const image = this.manager.options.images.tryResolve(c.imageId);
+  /** `image`: the container's image record when the caller has it at hand (saves a lookup). */
+  configFor(c: ContainerRecord, image: ImageRecord | null = this.manager.options.images.tryResolve(c.imageId)): EffectiveHealth | null {
     return effectiveHealth(c.spec.Config.Healthcheck, image?.config.config?.Healthcheck);
   }
 
-  watch(c: ContainerRecord): void {
-    const cfg = this.configFor(c);
+  watch(c: ContainerRecord, cfg: EffectiveHealth | null = this.configFor(c)): void {
     if (!cfg) return;
     this.unwatch(c.id);
     const startedAt = Date.parse(c.state.StartedAt);

@@ -11,13 +11,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, promises as fs, rmSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, promises as fs, rmdirSync, rmSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { AttachConnection } from './attach.js';
 import { AttachSession, type AttachOptions } from './attach-session.js';
 import { ContainerCgroup } from './cgroups.js';
-import { conmonCreate } from './conmon.js';
+import { conmonCreate, type PendingCreate } from './conmon.js';
 import { ContainerStore } from './container-store.js';
 import { HealthMonitor } from './health.js';
 import { initialState, isActive, type ContainerRecord, type ContainerSpec, type ContainerState } from './model.js';
@@ -39,6 +39,24 @@ import { networkInfo, networkModeOf, setupContainerNetwork } from './network-mod
 import { readSmall, type ContainerEvent, type ManagerOptions, type WaitCondition, type Waiter } from './manager-types.js';
 
 export type { ContainerEvent, ManagerOptions, WaitCondition };
+
+function unlinkIfPresent(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+/** runc's state directory of an exited container: state.json alone, so two syscalls rather than a recursive walk. */
+function removeRuntimeState(dir: string): void {
+  try {
+    unlinkSync(`${dir}/state.json`);
+    rmdirSync(dir);
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 export class ContainerManager extends EventEmitter {
   readonly store: ContainerStore;
@@ -159,8 +177,9 @@ export class ContainerManager extends EventEmitter {
     // concurrent creates never pick the same generated name.
     this.store.insert(record);
     try {
-      await fs.mkdir(p.dir, { recursive: true, mode: 0o710 });
-      await fs.mkdir(p.persist, { recursive: true });
+      // Two directories of our own: synchronous, cheaper than two thread-pool round trips.
+      mkdirSync(p.dir, { recursive: true, mode: 0o710 });
+      mkdirSync(p.persist, { recursive: true });
       // Named volumes are made if missing, anonymous ones made and named (Docker does this at create).
       await volumeServiceFor(this.paths.containers)?.attachContainer(record, image.config.config?.Volumes);
     } catch (e) {
@@ -191,16 +210,34 @@ export class ContainerManager extends EventEmitter {
     const runtime = this.runtimeFor(c);
     const p = containerPaths(this.paths, id);
     const image = this.options.images.resolve(c.imageId);
+    let pending: PendingCreate | null = null;
     try {
       runtime.check();
       // Tiny files on the start and exit paths are handled synchronously: a
       // syscall is cheaper than a round trip through libuv's thread pool.
-      rmSync(`${this.paths.exits}/${id}`, { force: true });
-      rmSync(`${p.persist}/oom`, { force: true });
+      unlinkIfPresent(`${this.paths.exits}/${id}`);
+      unlinkIfPresent(`${p.persist}/oom`);
       const t0 = performance.now();
+      // conmon loads and reads its arguments while the bundle is made, then waits for go().
+      pending = conmonCreate({
+        id,
+        uuid: id,
+        name: c.name,
+        bundle: p.dir,
+        exitDir: this.paths.exits,
+        socketDir: this.paths.sockets,
+        logPath: p.log,
+        persistDir: p.persist,
+        terminal: !!c.spec.Config.Tty,
+        stdin: !!c.spec.Config.OpenStdin,
+        leaveStdinOpen: !!c.spec.Config.OpenStdin && !c.spec.Config.StdinOnce,
+        runtime,
+        pidFile: p.pidFile,
+        conmonPidFile: p.conmonPidFile,
+      });
       await this.options.images.ensureUnpacked(image); // a just-pulled image may still be unpacking
       const net = await setupContainerNetwork(c, this.store, this.options.networks, image.config.config?.ExposedPorts);
-      const bundle = await prepareBundle({
+      await prepareBundle({
         network: {
           netns: net.netns,
           nameservers: net.nameservers,
@@ -215,22 +252,9 @@ export class ContainerManager extends EventEmitter {
         cgroupVersion: this.options.cgroupVersion,
       });
       const t1 = performance.now();
-      const { pid } = await conmonCreate({
-        id,
-        uuid: id,
-        name: c.name,
-        bundle: p.dir,
-        exitDir: this.paths.exits,
-        socketDir: this.paths.sockets,
-        logPath: p.log,
-        persistDir: p.persist,
-        terminal: bundle.terminal,
-        stdin: !!c.spec.Config.OpenStdin,
-        leaveStdinOpen: !!c.spec.Config.OpenStdin && !c.spec.Config.StdinOnce,
-        runtime,
-        pidFile: p.pidFile,
-        conmonPidFile: p.conmonPidFile,
-      });
+      const conmon = pending;
+      pending = null;
+      const { pid } = await conmon.go();
       for (const session of this.#pendingAttach.get(id) ?? []) this.#connect(c, session);
       this.#pendingAttach.delete(id);
       const t2 = performance.now();
@@ -251,13 +275,15 @@ export class ContainerManager extends EventEmitter {
         ManuallyStopped: false,
         Ports: net.ports,
       };
-      if (this.health.configFor(c)) {
+      const health = this.health.configFor(c, image);
+      if (health) {
         c.state.Health = { Status: 'starting', FailingStreak: 0, Log: c.state.Health?.Log ?? [] };
       }
       this.#save(c);
       this.#emit('start', c);
-      this.health.watch(c);
+      this.health.watch(c, health);
     } catch (e) {
+      pending?.abort();
       await this.#releaseRuntime(c).catch(() => {});
       for (const session of this.#pendingAttach.get(id) ?? []) session.finish();
       this.#pendingAttach.delete(id);
@@ -339,6 +365,14 @@ export class ContainerManager extends EventEmitter {
     const c = this.store.get(id);
     const exitFile = `${this.paths.exits}/${id}`;
     if (!c || !existsSync(exitFile)) return;
+    if (c.state.Status === 'exited') {
+      // The exit was recorded but the daemon stopped before it released the
+      // container and removed the file (see below): finish that now.
+      await this.#releaseRuntime(c).catch(() => {});
+      unlinkIfPresent(exitFile);
+      this.#afterExit(c, 0, daemonStartup);
+      return;
+    }
     if (!isActive(c.state.Status) || c.state.Status === 'restarting') {
       await fs.rm(exitFile, { force: true });
       return;
@@ -349,10 +383,7 @@ export class ContainerManager extends EventEmitter {
     // One small cgroup file, read synchronously: cheaper than a thread-pool round trip on every exit.
     const oom = existsSync(`${p.persist}/oom`) || new ContainerCgroup(`${this.paths.cgroupParent}/${id}`).oomKillCountSync() > 0;
     this.health.unwatch(id);
-    await this.#releaseRuntime(c, true).catch((e) => {
-      c.state.Error = errorMessage(e);
-    });
-    rmSync(exitFile, { force: true });
+    const pid = c.state.Pid;
     const ranFor = Date.now() - Date.parse(c.state.StartedAt);
     c.state = {
       ...c.state,
@@ -366,7 +397,16 @@ export class ContainerManager extends EventEmitter {
     this.#save(c);
     this.#emit('die', c, { exitCode: String(c.state.ExitCode) });
     if (oom) this.#emit('oom', c);
+    // Waiters hear of the exit first, as with Podman's cleanup after exit; the
+    // release below still holds the container's lock, so an `rm` or `start`
+    // that follows at once waits for it. The exit file goes last: a daemon
+    // killed before that finds the exit again at start-up and releases then.
     this.#notifyWaiters(c, ['next-exit', 'not-running']);
+    await this.#releaseRuntime(c, pid).catch((e) => {
+      c.state.Error = errorMessage(e);
+      this.#save(c);
+    });
+    unlinkIfPresent(exitFile);
     this.#afterExit(c, ranFor, daemonStartup);
   }
 
@@ -411,45 +451,45 @@ export class ContainerManager extends EventEmitter {
     this.#restartTimers.delete(id);
   }
 
-  /** Releases what a running container holds: runtime state, cgroups, rootfs mount. */
-  async #releaseRuntime(c: ContainerRecord, exited = false): Promise<void> {
+  /**
+   * Releases what a running container holds: runtime state, cgroups, rootfs
+   * mount. `exitedPid`: the init process that exited, when that is known.
+   */
+  async #releaseRuntime(c: ContainerRecord, exitedPid: number | null = null): Promise<void> {
+    // The rootfs unmount runs on a thread-pool thread meanwhile (a millisecond of kernel time).
+    const unmounted = releaseBundle(containerPaths(this.paths, c.id));
+    const results = await Promise.allSettled([unmounted, this.#releaseRuntimeState(c, exitedPid), this.options.networks.teardown(c.id)]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** The runtime's state and the container's cgroups. */
+  async #releaseRuntimeState(c: ContainerRecord, exitedPid: number | null): Promise<void> {
     const runtime = this.runtimeFor(c);
-    let firstError: unknown = null;
     const cgroup = new ContainerCgroup(`${this.paths.cgroupParent}/${c.id}`);
     const stateDir = `${runtime.root}/${c.id}`;
-    let cgroupRemoved = false;
     try {
       if (existsSync(stateDir)) {
         // Once the init process has exited (a private pid namespace takes every
         // other process with it), `runc delete` only removes the cgroups and the
         // state directory; doing that here saves a runtime process per exit.
-        const st = exited ? readSmall(`/proc/${c.state.Pid}/stat`, null) : 'alive';
+        const st = exitedPid ? readSmall(`/proc/${exitedPid}/stat`, null) : 'alive';
         if (st === null) {
           await cgroup.remove();
-          cgroupRemoved = true;
-          rmSync(stateDir, { recursive: true, force: true }); // state.json only
-        } else if (existsSync(runtime.binary)) {
-          await runtime.delete(c.id);
+          removeRuntimeState(stateDir);
+          return;
         }
+        if (existsSync(runtime.binary)) await runtime.delete(c.id);
       }
-    } catch (e) {
+    } catch {
       try {
         if (existsSync(runtime.binary)) await runtime.delete(c.id);
-      } catch (e2) {
-        firstError = e2;
+      } finally {
+        await cgroup.remove().catch(() => {});
       }
-      void e;
+      return;
     }
-    if (!cgroupRemoved) await cgroup.remove().catch(() => {});
-    await this.options.networks.teardown(c.id).catch((e) => {
-      firstError ??= e;
-    });
-    try {
-      await releaseBundle(containerPaths(this.paths, c.id));
-    } catch (e) {
-      firstError ??= e;
-    }
-    if (firstError) throw firstError;
+    await cgroup.remove().catch(() => {});
   }
 
   #notifyWaiters(c: ContainerRecord, conditions: WaitCondition[]): void {
@@ -655,6 +695,10 @@ export class ContainerManager extends EventEmitter {
         if (c.state.Status === 'restarting') {
           c.state.Status = 'exited';
           this.#afterExit(c, 0, true);
+          return;
+        }
+        if (c.state.Status === 'exited' && existsSync(exitFile)) {
+          await this.#handleExit(c.id, true); // recorded, but not yet released
           return;
         }
         if (c.state.Status === 'exited' && c.state.StartedAt !== initialState().StartedAt) {

@@ -4,9 +4,10 @@
  * work directories. Only the upper directory is the container's; a new
  * container costs two empty directories until it writes.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { InternalError } from '../core/errors.js';
-import { MNT_DETACH, mount, umount } from '../native/native.js';
+import { MNT_DETACH, mount, umountAsync } from '../native/native.js';
 
 export interface RootfsPaths {
   upper: string;
@@ -19,7 +20,7 @@ export async function mountRootfs(lowerDirs: string[], paths: RootfsPaths): Prom
   mkdirSync(paths.upper, { recursive: true, mode: 0o755 });
   mkdirSync(paths.work, { recursive: true, mode: 0o700 });
   mkdirSync(paths.merged, { recursive: true, mode: 0o755 });
-  if (isMountPoint(paths.merged)) return;
+  if (isMountedOver(paths.merged)) return;
   const data = `lowerdir=${lowerDirs.join(':')},upperdir=${paths.upper},workdir=${paths.work}`;
   if (data.length >= 4000) throw new InternalError('Too many image layers for one overlay mount');
   try {
@@ -30,30 +31,30 @@ export async function mountRootfs(lowerDirs: string[], paths: RootfsPaths): Prom
 }
 
 export async function unmountRootfs(merged: string): Promise<void> {
-  for (let i = 0; i < 50 && isMountPoint(merged); i++) {
+  for (let i = 0; i < 50; i++) {
     try {
-      umount(merged, i < 40 ? 0 : MNT_DETACH);
+      await umountAsync(merged, i < 40 ? 0 : MNT_DETACH);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EINVAL' || code === 'ENOENT') return;
+      if (code === 'EINVAL' || code === 'ENOENT') return; // not (or no longer) a mount point
       if (code !== 'EBUSY') throw e;
       await new Promise((r) => setTimeout(r, 20));
+      continue;
     }
+    if (!isMountedOver(merged)) return; // another mount could have been stacked on the same point
   }
 }
 
-/** Every mount point at or below `prefix` in this mount namespace. */
-export function mountsUnder(prefix: string): string[] {
-  const out: string[] = [];
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const mp = line.split(' ')[4];
-    if (!mp) continue;
-    const decoded = mp.replace(/\\(\d{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (decoded === prefix || decoded.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`)) out.push(decoded);
+/**
+ * Whether a file system is mounted on `dir`: its device differs from its
+ * parent's. Two stat calls instead of reading /proc/self/mountinfo, on every
+ * container start and exit. (A bind mount from the same file system is not
+ * seen; rootfs mounts are overlays, which always have their own device.)
+ */
+export function isMountedOver(dir: string): boolean {
+  try {
+    return statSync(dir).dev !== statSync(dirname(dir)).dev;
+  } catch {
+    return false;
   }
-  return out;
-}
-
-export function isMountPoint(p: string): boolean {
-  return mountsUnder(p).includes(p);
 }

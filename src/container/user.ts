@@ -2,7 +2,7 @@
  * Resolving `--user` (`uid`, `uid:gid`, `name`, `name:group`) against the
  * container's own /etc/passwd and /etc/group, as Docker does at start.
  */
-import { promises as fs } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { resolveGuestPath } from '../vm/guest/root-path.js';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -33,13 +33,26 @@ export function parseGroup(text: string): GroupEntry[] {
   });
 }
 
-async function readOrEmpty(file: string): Promise<string> {
+// Two tiny files on every container start: synchronous syscalls cost less
+// than a thread-pool round trip for each path component and read.
+function readOrEmpty(file: string): string {
   try {
-    return await fs.readFile(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch {
     return '';
   }
 }
+
+const syncIo = {
+  lstat: async (p: string) => {
+    try {
+      return lstatSync(p);
+    } catch {
+      return null;
+    }
+  },
+  readlink: async (p: string) => readlinkSync(p),
+};
 
 export function resolveUserFrom(user: string, passwdText: string, groupText: string): ResolvedUser {
   const passwd = parsePasswd(passwdText);
@@ -74,7 +87,8 @@ export function resolveUserFrom(user: string, passwdText: string, groupText: str
 
 export async function resolveUser(rootfs: string, user: string): Promise<ResolvedUser> {
   // Symlinks in the image resolve inside the rootfs (an /etc/passwd linking to /etc/shadow must not reach the host's).
-  const inRoot = async (p: string) => path.join(rootfs, await resolveGuestPath(rootfs, p));
-  const [passwd, group] = await Promise.all([readOrEmpty(await inRoot('/etc/passwd')), readOrEmpty(await inRoot('/etc/group'))]);
+  const inRoot = async (p: string) => path.join(rootfs, await resolveGuestPath(rootfs, p, syncIo));
+  const passwd = readOrEmpty(await inRoot('/etc/passwd'));
+  const group = readOrEmpty(await inRoot('/etc/group'));
   return resolveUserFrom(user, passwd, group);
 }

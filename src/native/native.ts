@@ -1,7 +1,7 @@
 /**
  * Typed wrapper around the `vessel_native` Node-API addon (native/vessel_native.c):
- * mount(2), umount2(2), mknod(2), l{set,get}xattr(2) and an AF_UNIX
- * SOCK_SEQPACKET client socket integrated with the event loop.
+ * mount(2), umount2(2), mknod(2), l{set,get}xattr(2), posix_spawn(3) and an
+ * AF_UNIX SOCK_SEQPACKET client socket integrated with the event loop.
  *
  * The addon is loaded lazily on first use, so importing this module never fails;
  * calling into it without a built addon throws
@@ -29,6 +29,7 @@ interface NativeSocket {
 interface Addon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount(target: string, flags?: number): void;
+  umountAsync(target: string, flags?: number): Promise<void>;
   mknod(path: string, mode: number, major: number, minor: number): void;
   setxattr(path: string, name: string, value: Buffer | Uint8Array | string): void;
   getxattr(path: string, name: string): Buffer | null;
@@ -36,6 +37,9 @@ interface Addon {
   MNT_DETACH: number;
   S_IFCHR: number;
   SeqpacketSocket: new (path: string, owner: object) => NativeSocket;
+  spawn(file: string, argv: string[], env: string[], cwd: string, fds: number[]): number;
+  reap(pid: number): number | null;
+  pipe(): [number, number];
 }
 
 /**
@@ -105,6 +109,31 @@ export function mount(source: string | null, target: string, fstype: string | nu
 /** umount2(2). EINVAL (not a mount point) and ENOENT are thrown too; the caller decides. */
 export function umount(target: string, flags = 0): void {
   addon().umount(target, flags);
+}
+
+/**
+ * posix_spawn(3) of a detached process (new session, default signal
+ * dispositions, empty mask) without forking the caller: `fds[i]` becomes the
+ * child's descriptor i (-1: /dev/null). Returns the pid; the caller reaps it
+ * with `reap`.
+ */
+export function spawnProcess(file: string, argv: string[], env: string[], cwd: string, fds: number[]): number {
+  return addon().spawn(file, argv, env, cwd, fds);
+}
+
+/** waitpid(pid, WNOHANG): the exit code (128 + signal when killed), or null while it runs. */
+export function reap(pid: number): number | null {
+  return addon().reap(pid);
+}
+
+/** pipe2(O_CLOEXEC): [read end, write end]. */
+export function pipe(): [number, number] {
+  return addon().pipe();
+}
+
+/** umount2(2) on a thread-pool thread, so it can overlap other work; rejects like `umount` throws. */
+export function umountAsync(target: string, flags = 0): Promise<void> {
+  return addon().umountAsync(target, flags);
 }
 
 /** mknod(2); mode includes the file type bits, e.g. `S_IFCHR | 0o000` for an overlayfs whiteout. */

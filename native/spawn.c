@@ -1,0 +1,199 @@
+/*
+ * Starting the daemon's helper processes (conmon) without fork(2).
+ *
+ * Node's child_process.spawn forks the daemon, and fork copies the page
+ * tables of its whole heap: milliseconds of main-thread time per spawn at the
+ * daemon's size, on every container start. vfork(2) does not copy: the child
+ * borrows the parent's memory (the calling thread waits) until it execs, so
+ * the cost does not grow with the daemon.
+ *
+ * The child gets a new session, default dispositions for every signal and an
+ * empty mask. Node ignores SIGPIPE, and an ignored signal survives exec into
+ * conmon, the runtime and the container. (glibc's posix_spawn is not used: it
+ * leaves its two internal signals, 32 and 33, ignored in the new program.)
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "vessel_native.h"
+
+#define SPAWN_MAX_FDS 64
+
+static void free_vector(char **v) {
+  for (char **p = v; p && *p; p++) free(*p);
+  free(v);
+}
+
+/* A JS array of strings as a NULL-terminated vector; NULL (exception set) on failure. */
+static char **string_vector(napi_env env, napi_value arr, const char *what) {
+  uint32_t n = 0;
+  bool is_array = false;
+  if (napi_is_array(env, arr, &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", what);
+    return NULL;
+  }
+  napi_get_array_length(env, arr, &n);
+  char **v = calloc((size_t)n + 1, sizeof *v);
+  if (!v) { vn_throw_errno(env, ENOMEM, "malloc", what); return NULL; }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value s;
+    size_t len = 0;
+    napi_valuetype t = napi_undefined;
+    if (napi_get_element(env, arr, i, &s) == napi_ok) napi_typeof(env, s, &t);
+    if (t != napi_string || napi_get_value_string_utf8(env, s, NULL, 0, &len) != napi_ok) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", what);
+      free_vector(v);
+      return NULL;
+    }
+    if (!(v[i] = malloc(len + 1))) { vn_throw_errno(env, ENOMEM, "malloc", what); free_vector(v); return NULL; }
+    napi_get_value_string_utf8(env, s, v[i], len + 1, &len);
+    if (strlen(v[i]) != len) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "strings must not contain NUL bytes");
+      free_vector(v);
+      return NULL;
+    }
+  }
+  return v;
+}
+
+/* The kernel's struct sigaction for rt_sigaction(2); glibc's wrapper refuses signals 32 and 33. */
+struct k_sigaction { void *handler; unsigned long flags; void *restorer; uint64_t mask; };
+
+/* Runs in the vfork child, on the parent's memory: raw system calls only, no
+ * allocation, and nothing written but `*child_err`. */
+static void exec_child(const char *file, char **argv, char **envp, const char *cwd, const int *fds, int nfds,
+                       volatile int *child_err) {
+  struct k_sigaction dfl = { .handler = SIG_DFL };
+  uint64_t none = 0;
+  for (int sig = 1; sig < 65; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof none);
+  if (setsid() < 0) goto fail;
+  for (int i = 0; i < nfds; i++)
+    if (dup2(fds[i], i) < 0) goto fail;
+  if (chdir(cwd) != 0) goto fail;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+  execve(file, argv, envp);
+fail:
+  *child_err = errno;
+  _exit(127);
+}
+
+/* Returns 0 with *pid set once the child has exec'd, else an errno (the failed child is reaped). */
+static int vfork_exec(pid_t *pid, const char *file, char **argv, char **envp, const char *cwd, const int *fds, int nfds) {
+  volatile int child_err = 0;
+  sigset_t all, old;
+  int status;
+  /* No handler of the parent's may run in the child while it shares our stack. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t p = vfork();
+  if (p == 0) exec_child(file, argv, envp, cwd, fds, nfds, &child_err);
+  int err = p < 0 ? errno : child_err;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (p > 0 && err) while (waitpid(p, &status, 0) < 0 && errno == EINTR) {}
+  *pid = p;
+  return err;
+}
+
+/* spawn(file, argv, env, cwd, fds) -> pid. fds[i] is the parent's descriptor
+ * that becomes the child's descriptor i; -1 gives /dev/null. */
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], result = NULL;
+  char file[4096], cwd[4096];
+  size_t len;
+  uint32_t nfds = 0;
+  int src[SPAWN_MAX_FDS], dup_fds[SPAWN_MAX_FDS], devnull = -1, err = 0;
+  char **args = NULL, **envp = NULL;
+  pid_t pid = -1;
+
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
+      napi_get_value_string_utf8(env, argv[0], file, sizeof file, &len) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[3], cwd, sizeof cwd, &len) != napi_ok ||
+      napi_get_array_length(env, argv[4], &nfds) != napi_ok || nfds > SPAWN_MAX_FDS) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "spawn(file, argv, env, cwd, fds)");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < nfds; i++) {
+    napi_value v;
+    int32_t fd = -1;
+    if (napi_get_element(env, argv[4], i, &v) != napi_ok || napi_get_value_int32(env, v, &fd) != napi_ok) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fds must be integers");
+      return NULL;
+    }
+    src[i] = fd;
+    dup_fds[i] = -1;
+  }
+  if (!(args = string_vector(env, argv[1], "argv must be an array of strings"))) return NULL;
+  if (!(envp = string_vector(env, argv[2], "env must be an array of strings"))) { free_vector(args); return NULL; }
+
+  /* Copies above the child's range first, so that no dup2 below clobbers
+   * a source another one still needs; they are close-on-exec themselves. */
+  for (uint32_t i = 0; i < nfds && !err; i++) {
+    int fd = src[i];
+    if (fd < 0) {
+      if (devnull < 0 && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) { err = errno; break; }
+      fd = devnull;
+    }
+    if ((dup_fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, (int)nfds)) < 0) err = errno;
+  }
+  if (!err) err = vfork_exec(&pid, file, args, envp, cwd, dup_fds, (int)nfds);
+  for (uint32_t i = 0; i < nfds; i++) if (dup_fds[i] >= 0) close(dup_fds[i]);
+  if (devnull >= 0) close(devnull);
+  free_vector(args);
+  free_vector(envp);
+  if (err) return vn_throw_errno(env, err, "spawn", file);
+  if (napi_create_int32(env, pid, &result) != napi_ok) return NULL;
+  return result;
+}
+
+/* reap(pid) -> exit code (128 + signal when killed), or null while it runs. */
+static napi_value js_reap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result = NULL;
+  int32_t pid = 0;
+  int status = 0;
+  pid_t r;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "reap(pid)");
+    return NULL;
+  }
+  do r = waitpid(pid, &status, WNOHANG); while (r < 0 && errno == EINTR);
+  if (r < 0) return vn_throw_errno(env, errno, "waitpid", "child");
+  if (r == 0) napi_get_null(env, &result);
+  else napi_create_int32(env, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), &result);
+  return result;
+}
+
+/* pipe() -> [readFd, writeFd], both close-on-exec. */
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  int fds[2];
+  napi_value arr, v;
+  if (pipe2(fds, O_CLOEXEC) != 0) return vn_throw_errno(env, errno, "pipe", "");
+  if (napi_create_array_with_length(env, 2, &arr) != napi_ok) { close(fds[0]); close(fds[1]); return NULL; }
+  for (uint32_t i = 0; i < 2; i++) {
+    napi_create_int32(env, fds[i], &v);
+    napi_set_element(env, arr, i, v);
+  }
+  return arr;
+}
+
+napi_status vn_register_spawn(napi_env env, napi_value exports) {
+  const napi_property_descriptor fns[] = {
+    { "spawn", NULL, js_spawn, NULL, NULL, NULL, napi_default, NULL },
+    { "reap", NULL, js_reap, NULL, NULL, NULL, napi_default, NULL },
+    { "pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL },
+  };
+  return napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
+}

@@ -1,0 +1,82 @@
+/**
+ * Detached helper processes (conmon) started with posix_spawn
+ * (native/spawn.c) instead of child_process.spawn, whose fork(2) costs
+ * milliseconds of main-thread time at the daemon's heap size on every
+ * container start and exec.
+ *
+ * Pipes are created here; the parent's ends come back as net.Sockets. The
+ * direct child is reaped by polling waitpid(WNOHANG) with a back-off: conmon's
+ * first process exits as soon as it has daemonized, so the first polls find it.
+ */
+import { closeSync } from 'node:fs';
+import net from 'node:net';
+import { pipe, reap, spawnProcess } from '../native/native.js';
+
+/** Per child descriptor: none (/dev/null), a pipe the child writes to, or one it reads from. */
+export type StdioSpec = 'ignore' | 'fromChild' | 'toChild';
+
+export interface DetachedChild {
+  pid: number;
+  /** The parent's end of each pipe, indexed by the child's descriptor (null for 'ignore'). */
+  pipes: Array<net.Socket | null>;
+  /** The direct child's exit code (128 + signal when killed). */
+  exited: Promise<number>;
+}
+
+export interface DetachedSpawnOptions {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  stdio: StdioSpec[];
+}
+
+const MAX_REAP_DELAY_MS = 100;
+
+function reaped(pid: number): Promise<number> {
+  return new Promise((resolve) => {
+    let delay = 1;
+    const poll = () => {
+      let code: number | null;
+      try {
+        code = reap(pid);
+      } catch {
+        code = 255; // ECHILD: nothing left to wait for
+      }
+      if (code !== null) return resolve(code);
+      delay = Math.min(delay * 2, MAX_REAP_DELAY_MS);
+      setTimeout(poll, delay).unref();
+    };
+    setTimeout(poll, delay).unref();
+  });
+}
+
+export function spawnDetached(file: string, args: string[], o: DetachedSpawnOptions): DetachedChild {
+  const childFds: number[] = [];
+  const parentFds: Array<number | null> = [];
+  const childEnds: number[] = [];
+  let pid: number;
+  try {
+    for (const s of o.stdio) {
+      if (s === 'ignore') {
+        childFds.push(-1);
+        parentFds.push(null);
+        continue;
+      }
+      const [r, w] = pipe();
+      const [mine, theirs] = s === 'fromChild' ? [r, w] : [w, r];
+      parentFds.push(mine);
+      childEnds.push(theirs);
+      childFds.push(theirs);
+    }
+    const env = Object.entries(o.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+    pid = spawnProcess(file, [file, ...args], env, o.cwd, childFds);
+  } catch (e) {
+    for (const fd of parentFds) if (fd !== null) closeSync(fd);
+    throw e;
+  } finally {
+    for (const fd of childEnds) closeSync(fd);
+  }
+  const pipes = parentFds.map((fd, i) =>
+    fd === null ? null : new net.Socket({ fd, readable: o.stdio[i] === 'fromChild', writable: o.stdio[i] === 'toChild' }),
+  );
+  return { pid, pipes, exited: reaped(pid) };
+}
