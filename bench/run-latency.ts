@@ -12,10 +12,12 @@
  *       capabilities, mounts, namespaces, a unique cgroup) on an overlay
  *       mount of the same image layer: the floor;
  *   (d) `node -e 0`: the floor of any Node CLI;
- *   (e) `podman run --rm --runtime runc --network none ...` of the same rootfs.
+ *   (e) `podman run --rm --runtime runc --network none ...` of the same rootfs;
+ *   (f) only when NODE_EXTRA_CA_CERTS is set: `node -e 0` without it, which
+ *       is how bin/vessel starts node (the CLI does no TLS).
  *
  * Prints medians and p10/p90 and the ratios (b)/(c), (a)/((c)+(d)), (a)/(e)
- * against their goals. Everything it makes is removed at the end, also on
+ * (and (a)/((c)+(f))) against their goals. Everything it makes is removed at the end, also on
  * Ctrl-C or failure.
  */
 import { spawnSync } from 'node:child_process';
@@ -73,7 +75,7 @@ function parseArgs(argv: string[]): Options {
   });
 }
 
-type Key = 'a' | 'b' | 'c' | 'd' | 'e';
+type Key = 'a' | 'b' | 'c' | 'd' | 'e' | 'f';
 
 interface Variant {
   key: Key;
@@ -256,6 +258,23 @@ async function main(): Promise<number> {
       },
     },
   ];
+  // bin/vessel starts node without NODE_EXTRA_CA_CERTS (the CLI does no TLS):
+  // when the variable is set here, node's own floor without it is (f).
+  const caVar = process.env.NODE_EXTRA_CA_CERTS;
+  if (caVar) {
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    variants.push({
+      key: 'f',
+      label: 'node -e 0, without NODE_EXTRA_CA_CERTS',
+      command: `env -u NODE_EXTRA_CA_CERTS ${process.execPath} -e 0`,
+      run: async () => {
+        const r = await execTimed(process.execPath, ['-e', '0'], { env });
+        if (r.code !== 0) throw fail('node -e 0', r);
+        return r.ms;
+      },
+    });
+  }
   if (podman) {
     variants.push({
       key: 'e',
@@ -294,6 +313,9 @@ async function main(): Promise<number> {
   const ratios = [
     { name: '(b)/(c)', what: 'daemon share vs runc floor', value: med('b') / med('c'), goal: 1.3, stretch: null as number | null },
     { name: '(a)/((c)+(d))', what: 'CLI end to end vs runc + node floors', value: med('a') / (med('c') + med('d')), goal: 1.5, stretch: null },
+    ...(caVar
+      ? [{ name: '(a)/((c)+(f))', what: 'the same against the node floor the CLI starts from', value: med('a') / (med('c') + med('f')), goal: 1.5, stretch: null }]
+      : []),
     ...(podman ? [{ name: '(a)/(e)', what: 'vessel vs podman', value: med('a') / med('e'), goal: 0.8, stretch: 0.6 as number | null }] : []),
   ].map((r) => ({ ...r, value: r2(r.value), pass: r.value <= r.goal, stretchPass: r.stretch === null ? null : r.value <= r.stretch }));
 
@@ -360,6 +382,11 @@ async function main(): Promise<number> {
   }
   out.push('');
   out.push(`note: ${podmanNote}`);
+  if (caVar) {
+    out.push(
+      `note: NODE_EXTRA_CA_CERTS is set here; Node 20 parses that bundle at every start, which (d) includes. bin/vessel starts node without it (the CLI does no TLS), so (f), node's start without it, is the CLI's own floor.`,
+    );
+  }
   out.push(
     `note: (c) runs runc on vessel's own config.json (seccomp, capabilities, masked paths, namespaces incl. a new netns) over an overlay of the image layer; /etc bind mounts kept: ${etcKept.join(', ') || 'none'}.`,
   );

@@ -12,4 +12,4 @@ for f in native/*.c native/*.h binding.gyp; do
     break
   fi
 done
-npx tsc -p tsconfig.json
+npm run --silent build

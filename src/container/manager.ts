@@ -25,6 +25,7 @@ import { checkName, randomName } from './names.js';
 import { containerPaths, type DaemonPaths } from './paths.js';
 import { restartDelayMs, shouldRestart } from './restart-policy.js';
 import { prepareBundle, releaseBundle } from './bundle.js';
+import { isMountedOver } from './rootfs.js';
 import { discardDir, discardsSettled } from './discard.js';
 import { OciRuntime } from './runtime.js';
 import { validateSpec } from './validate.js';
@@ -65,6 +66,8 @@ export class ContainerManager extends EventEmitter {
   #waiters = new Map<string, Waiter[]>();
   #pendingAttach = new Map<string, AttachSession[]>();
   #restartTimers = new Map<string, NodeJS.Timeout>();
+  /** Exited containers whose runtime, cgroups and network were released since their last start. */
+  #released = new Set<string>();
   #watcher: FSWatcher | null = null;
   #scanTimer: NodeJS.Timeout | null = null;
   #runtimes = new Map<string, OciRuntime>();
@@ -199,6 +202,7 @@ export class ContainerManager extends EventEmitter {
   }
 
   async #start(id: string, fromRestart: boolean): Promise<void> {
+    this.#released.delete(id);
     const c = this.store.resolve(id);
     const s = c.state.Status;
     if (s === 'running') throw new NotModifiedError(`Container ${c.name} is already running`);
@@ -402,10 +406,13 @@ export class ContainerManager extends EventEmitter {
     // that follows at once waits for it. The exit file goes last: a daemon
     // killed before that finds the exit again at start-up and releases then.
     this.#notifyWaiters(c, ['next-exit', 'not-running']);
-    await this.#releaseRuntime(c, pid).catch((e) => {
-      c.state.Error = errorMessage(e);
-      this.#save(c);
-    });
+    await this.#releaseRuntime(c, pid).then(
+      () => this.#released.add(id),
+      (e) => {
+        c.state.Error = errorMessage(e);
+        this.#save(c);
+      },
+    );
     unlinkIfPresent(exitFile);
     this.#afterExit(c, ranFor, daemonStartup);
   }
@@ -641,7 +648,9 @@ export class ContainerManager extends EventEmitter {
       cur.state.Status = 'removing';
       this.#save(cur);
       try {
-        await this.#releaseRuntime(cur);
+        // After a released exit only the rootfs mount can have come back (`cp` from a stopped container).
+        if (!this.#released.delete(c.id)) await this.#releaseRuntime(cur);
+        else if (isMountedOver(containerPaths(this.paths, c.id).rootfs)) await releaseBundle(containerPaths(this.paths, c.id));
       } catch (e) {
         cur.state.Status = 'dead';
         cur.state.Error = errorMessage(e);

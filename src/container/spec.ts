@@ -583,6 +583,21 @@ function containerCapabilities(input: SpecInput): string[] {
   return caps.filter((cap) => have.has(cap));
 }
 
+// The default profile depends only on the capability set and the architecture:
+// built once per combination instead of on every container start. Specs are
+// serialised, never mutated, so the cached object is shared.
+const seccompCache = new Map<string, OciSeccomp>();
+
+function seccompFor(caps: readonly string[], arch: SeccompArch | undefined): OciSeccomp {
+  const key = `${arch ?? ''}|${[...caps].sort().join(',')}`;
+  let profile = seccompCache.get(key);
+  if (!profile) {
+    profile = defaultSeccompProfile(caps, arch ? { arch } : {});
+    seccompCache.set(key, profile);
+  }
+  return profile;
+}
+
 /** The OCI runtime spec for a container; throws InvalidArgumentError for bad input. */
 export function buildSpec(input: SpecInput): OciSpec {
   validateSpecInput(input);
@@ -629,7 +644,7 @@ export function buildSpec(input: SpecInput): OciSpec {
   if (input.seccomp !== 'unconfined') {
     linux.seccomp = input.seccomp
       ? structuredClone(input.seccomp)
-      : defaultSeccompProfile(caps, input.arch ? { arch: input.arch } : {});
+      : seccompFor(caps, input.arch);
   }
 
   const spec: OciSpec = {
