@@ -7,8 +7,8 @@
  * borrows the parent's memory (the calling thread waits) until it execs, so
  * the cost does not grow with the daemon.
  *
- * The child gets a new session, default dispositions for every signal and an
- * empty mask. Node ignores SIGPIPE, and an ignored signal survives exec into
+ * The child gets a new session, default dispositions for every signal, an
+ * empty mask and SIGKILL as its parent-death signal. Node ignores SIGPIPE, and an ignored signal survives exec into
  * conmon, the runtime and the container. (glibc's posix_spawn is not used: it
  * leaves its two internal signals, 32 and 33, ignored in the new program.)
  */
@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -72,11 +73,16 @@ struct k_sigaction { void *handler; unsigned long flags; void *restorer; uint64_
 /* Runs in the vfork child, on the parent's memory: raw system calls only, no
  * allocation, and nothing written but `*child_err`. */
 static void exec_child(const char *file, char **argv, char **envp, const char *cwd, const int *fds, int nfds,
-                       volatile int *child_err) {
+                       pid_t parent, volatile int *child_err) {
   struct k_sigaction dfl = { .handler = SIG_DFL };
   uint64_t none = 0;
   for (int sig = 1; sig < 65; sig++)
     if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof none);
+  /* Killed if the daemon dies while this process is still its child: conmon
+   * reads end-of-file on its start pipe as a go-ahead, so one left waiting by a
+   * killed daemon would create its container unasked. Its daemonized
+   * grandchild does not inherit this. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) goto fail;
   if (setsid() < 0) goto fail;
   for (int i = 0; i < nfds; i++)
     if (dup2(fds[i], i) < 0) goto fail;
@@ -96,8 +102,9 @@ static int vfork_exec(pid_t *pid, const char *file, char **argv, char **envp, co
   /* No handler of the parent's may run in the child while it shares our stack. */
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t parent = getpid();
   pid_t p = vfork();
-  if (p == 0) exec_child(file, argv, envp, cwd, fds, nfds, &child_err);
+  if (p == 0) exec_child(file, argv, envp, cwd, fds, nfds, parent, &child_err);
   int err = p < 0 ? errno : child_err;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (p > 0 && err) while (waitpid(p, &status, 0) < 0 && errno == EINTR) {}

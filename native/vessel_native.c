@@ -580,6 +580,7 @@ NAPI_MODULE_INIT() {
   };
   CHECK(napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));
   CHECK(vn_register_spawn(env, exports));
+  CHECK(vn_register_remove_tree(env, exports));
   CHECK(napi_create_object(env, &ms));
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) CHECK(set_num(env, ms, flags[i].name, (double)flags[i].v));
   CHECK(napi_set_named_property(env, exports, "MS", ms));

@@ -9,4 +9,7 @@ napi_value vn_throw_errno(napi_env env, int err, const char *syscall, const char
 /* spawn.c: spawn(), reap(), pipe(). */
 napi_status vn_register_spawn(napi_env env, napi_value exports);
 
+/* remove-tree.c: removeTree(). */
+napi_status vn_register_remove_tree(napi_env env, napi_value exports);
+
 #endif

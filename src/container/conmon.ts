@@ -127,6 +127,7 @@ export class SyncReader {
 
 interface ConmonProcess {
   pid: number;
+  running(): boolean;
   stderr: Readable;
   sync: Readable;
   attach: Readable | null;
@@ -150,6 +151,7 @@ function spawnConmon(args: string[], cwd: string, want: { attach: boolean; start
   const [, , stderr, sync, ...rest] = child.pipes as net.Socket[];
   return {
     pid: child.pid,
+    running: child.running,
     stderr: stderr!,
     sync: sync!,
     attach: want.attach ? rest.shift()! : null,
@@ -162,6 +164,8 @@ export interface PendingCreate {
   go(): Promise<{ pid: number }>;
   /** Kills conmon before it started anything (the bundle could not be made). */
   abort(): void;
+  /** Whether conmon still waits for go() (not killed meanwhile). */
+  waiting(): boolean;
 }
 
 /**
@@ -203,6 +207,7 @@ export function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile:
       }
       close();
     },
+    waiting: () => child.running(),
   };
 }
 

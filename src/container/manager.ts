@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, promises as fs, rmdirSync, rmSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, promises as fs, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { AttachConnection } from './attach.js';
@@ -41,6 +41,11 @@ import { readSmall, type ContainerEvent, type ManagerOptions, type WaitCondition
 
 export type { ContainerEvent, ManagerOptions, WaitCondition };
 
+/** How long a warm conmon (see prepareStart) waits for its container's start. */
+const WARM_MONITOR_MS = 10_000;
+/** At most this many warm conmons at once (a burst of creates does not start a burst of them). */
+const MAX_WARM_MONITORS = 8;
+
 function unlinkIfPresent(file: string): void {
   try {
     unlinkSync(file);
@@ -49,13 +54,13 @@ function unlinkIfPresent(file: string): void {
   }
 }
 
-/** runc's state directory of an exited container: state.json alone, so two syscalls rather than a recursive walk. */
-function removeRuntimeState(dir: string): void {
+/** runc's state directory of an exited container: state.json alone, so two syscalls (on the thread pool, beside the unmount) rather than a recursive walk. */
+async function removeRuntimeState(dir: string): Promise<void> {
   try {
-    unlinkSync(`${dir}/state.json`);
-    rmdirSync(dir);
+    await fs.unlink(`${dir}/state.json`);
+    await fs.rmdir(dir);
   } catch {
-    rmSync(dir, { recursive: true, force: true });
+    await fs.rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -68,6 +73,8 @@ export class ContainerManager extends EventEmitter {
   #restartTimers = new Map<string, NodeJS.Timeout>();
   /** Exited containers whose runtime, cgroups and network were released since their last start. */
   #released = new Set<string>();
+  /** conmon started ahead for created containers, waiting on its start pipe (see prepareStart). */
+  #warm = new Map<string, { pending: PendingCreate; timer: NodeJS.Timeout }>();
   #watcher: FSWatcher | null = null;
   #scanTimer: NodeJS.Timeout | null = null;
   #runtimes = new Map<string, OciRuntime>();
@@ -106,6 +113,7 @@ export class ContainerManager extends EventEmitter {
   }
 
   async close(): Promise<void> {
+    for (const id of [...this.#warm.keys()]) this.#dropWarm(id);
     this.#watcher?.close();
     if (this.#scanTimer) clearInterval(this.#scanTimer);
     for (const t of this.#restartTimers.values()) clearTimeout(t);
@@ -196,6 +204,68 @@ export class ContainerManager extends EventEmitter {
 
   // ---- start --------------------------------------------------------------
 
+  #conmonOptions(c: ContainerRecord, runtime: OciRuntime): Parameters<typeof conmonCreate>[0] {
+    const p = containerPaths(this.paths, c.id);
+    return {
+      id: c.id,
+      uuid: c.id,
+      name: c.name,
+      bundle: p.dir,
+      exitDir: this.paths.exits,
+      socketDir: this.paths.sockets,
+      logPath: p.log,
+      persistDir: p.persist,
+      terminal: !!c.spec.Config.Tty,
+      stdin: !!c.spec.Config.OpenStdin,
+      leaveStdinOpen: !!c.spec.Config.OpenStdin && !c.spec.Config.StdinOnce,
+      runtime,
+      pidFile: p.pidFile,
+      conmonPidFile: p.conmonPidFile,
+    };
+  }
+
+  /**
+   * Starts a created container's conmon ahead of its start: Docker clients
+   * send `create`, then `attach`/`wait`, then `start`, so conmon's own start
+   * (exec, linking, argument parsing) is done by the time the start arrives.
+   * It waits on its start pipe; unused after WARM_MONITOR_MS, or when the
+   * container is removed or the daemon stops, it is killed (and a daemon that
+   * dies takes it along: its parent-death signal is SIGKILL).
+   */
+  prepareStart(id: string): void {
+    if (this.#warm.size >= MAX_WARM_MONITORS || this.#warm.has(id) || this.#locks.has(id)) return;
+    const c = this.store.get(id);
+    if (!c || c.state.Status !== 'created') return;
+    let pending: PendingCreate;
+    try {
+      pending = conmonCreate(this.#conmonOptions(c, this.runtimeFor(c)));
+    } catch {
+      return; // the start reports what is missing
+    }
+    const timer = setTimeout(() => this.#dropWarm(id), WARM_MONITOR_MS);
+    timer.unref();
+    this.#warm.set(id, { pending, timer });
+  }
+
+  #dropWarm(id: string): void {
+    const w = this.#warm.get(id);
+    if (!w) return;
+    clearTimeout(w.timer);
+    this.#warm.delete(id);
+    w.pending.abort();
+  }
+
+  /** The container's warm conmon if it still waits, else null. */
+  #takeWarm(id: string): PendingCreate | null {
+    const w = this.#warm.get(id);
+    if (!w) return null;
+    clearTimeout(w.timer);
+    this.#warm.delete(id);
+    if (w.pending.waiting()) return w.pending;
+    w.pending.abort();
+    return null;
+  }
+
   async start(ref: string): Promise<void> {
     const id = this.store.resolve(ref).id;
     await this.#locked(id, () => this.#start(id, false));
@@ -223,22 +293,7 @@ export class ContainerManager extends EventEmitter {
       unlinkIfPresent(`${p.persist}/oom`);
       const t0 = performance.now();
       // conmon loads and reads its arguments while the bundle is made, then waits for go().
-      pending = conmonCreate({
-        id,
-        uuid: id,
-        name: c.name,
-        bundle: p.dir,
-        exitDir: this.paths.exits,
-        socketDir: this.paths.sockets,
-        logPath: p.log,
-        persistDir: p.persist,
-        terminal: !!c.spec.Config.Tty,
-        stdin: !!c.spec.Config.OpenStdin,
-        leaveStdinOpen: !!c.spec.Config.OpenStdin && !c.spec.Config.StdinOnce,
-        runtime,
-        pidFile: p.pidFile,
-        conmonPidFile: p.conmonPidFile,
-      });
+      pending = this.#takeWarm(id) ?? conmonCreate(this.#conmonOptions(c, runtime));
       await this.options.images.ensureUnpacked(image); // a just-pulled image may still be unpacking
       const net = await setupContainerNetwork(c, this.store, this.options.networks, image.config.config?.ExposedPorts);
       await prepareBundle({
@@ -482,8 +537,7 @@ export class ContainerManager extends EventEmitter {
         // state directory; doing that here saves a runtime process per exit.
         const st = exitedPid ? readSmall(`/proc/${exitedPid}/stat`, null) : 'alive';
         if (st === null) {
-          await cgroup.remove();
-          removeRuntimeState(stateDir);
+          await Promise.all([cgroup.remove(), removeRuntimeState(stateDir)]);
           return;
         }
         if (existsSync(runtime.binary)) await runtime.delete(c.id);
@@ -641,6 +695,7 @@ export class ContainerManager extends EventEmitter {
       await this.stop(c.id, 0).catch(() => {});
     }
     this.#cancelRestart(c.id);
+    this.#dropWarm(c.id);
     await this.#locked(c.id, async () => {
       const cur = this.store.get(c.id);
       if (!cur) return;

@@ -21,6 +21,8 @@ export interface DetachedChild {
   pipes: Array<net.Socket | null>;
   /** The direct child's exit code (128 + signal when killed). */
   exited: Promise<number>;
+  /** Whether the direct child still runs, checked now (reaping it if it ended). */
+  running(): boolean;
 }
 
 export interface DetachedSpawnOptions {
@@ -31,22 +33,32 @@ export interface DetachedSpawnOptions {
 
 const MAX_REAP_DELAY_MS = 100;
 
-function reaped(pid: number): Promise<number> {
-  return new Promise((resolve) => {
-    let delay = 1;
-    const poll = () => {
-      let code: number | null;
-      try {
-        code = reap(pid);
-      } catch {
-        code = 255; // ECHILD: nothing left to wait for
-      }
-      if (code !== null) return resolve(code);
-      delay = Math.min(delay * 2, MAX_REAP_DELAY_MS);
-      setTimeout(poll, delay).unref();
-    };
+/** Reaps `pid` by polling waitpid(WNOHANG) with a back-off; `check()` polls once now. */
+function reaper(pid: number): { exited: Promise<number>; check(): boolean } {
+  let done = false;
+  let settle!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => (settle = resolve));
+  const check = (): boolean => {
+    if (done) return false;
+    let code: number | null;
+    try {
+      code = reap(pid);
+    } catch {
+      code = 255; // ECHILD: nothing left to wait for
+    }
+    if (code === null) return true;
+    done = true;
+    settle(code);
+    return false;
+  };
+  let delay = 1;
+  const poll = () => {
+    if (!check()) return;
+    delay = Math.min(delay * 2, MAX_REAP_DELAY_MS);
     setTimeout(poll, delay).unref();
-  });
+  };
+  setTimeout(poll, delay).unref();
+  return { exited, check };
 }
 
 export function spawnDetached(file: string, args: string[], o: DetachedSpawnOptions): DetachedChild {
@@ -78,5 +90,6 @@ export function spawnDetached(file: string, args: string[], o: DetachedSpawnOpti
   const pipes = parentFds.map((fd, i) =>
     fd === null ? null : new net.Socket({ fd, readable: o.stdio[i] === 'fromChild', writable: o.stdio[i] === 'toChild' }),
   );
-  return { pid, pipes, exited: reaped(pid) };
+  const r = reaper(pid);
+  return { pid, pipes, exited: r.exited, running: r.check };
 }

@@ -40,6 +40,7 @@ interface Addon {
   spawn(file: string, argv: string[], env: string[], cwd: string, fds: number[]): number;
   reap(pid: number): number | null;
   pipe(): [number, number];
+  removeTree(path: string): Promise<void>;
 }
 
 /**
@@ -134,6 +135,15 @@ export function pipe(): [number, number] {
 /** umount2(2) on a thread-pool thread, so it can overlap other work; rejects like `umount` throws. */
 export function umountAsync(target: string, flags = 0): Promise<void> {
   return addon().umountAsync(target, flags);
+}
+
+/**
+ * Deletes a directory tree on a thread-pool thread (nftw). It never follows
+ * symbolic links and never enters another file system: a mount left below
+ * stays, and the removal then rejects.
+ */
+export function removeTree(path: string): Promise<void> {
+  return addon().removeTree(path);
 }
 
 /** mknod(2); mode includes the file type bits, e.g. `S_IFCHR | 0o000` for an overlayfs whiteout. */

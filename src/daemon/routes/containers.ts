@@ -42,7 +42,10 @@ export function containerRoutes(r: Router, ctx: DaemonContext): void {
   const { manager } = ctx;
 
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
-    sendJson(res, 201, await manager.create(query.get('name') || null, createSpec(await readJson<CreateBody>(req))));
+    const created = await manager.create(query.get('name') || null, createSpec(await readJson<CreateBody>(req)));
+    sendJson(res, 201, created);
+    // A Docker client's start follows within a round trip or two: conmon gets going meanwhile.
+    manager.prepareStart(created.Id);
   });
 
   r.add('GET', '/containers/json', ({ res, query }) => {
