@@ -19,7 +19,7 @@ export interface DetachedChild {
   pid: number;
   /** The parent's end of each pipe, indexed by the child's descriptor (null for 'ignore'). */
   pipes: Array<net.Socket | null>;
-  /** The direct child's exit code (128 + signal when killed). */
+  /** The direct child's exit code (128 + signal when killed); polled on unref'd timers, so it does not keep the process alive. */
   exited: Promise<number>;
   /** Whether the direct child still runs, checked now (reaping it if it ended). */
   running(): boolean;

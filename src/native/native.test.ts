@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
-  MNT_DETACH, MS, S_IFCHR, SeqpacketSocket, findAddonPath, getxattr, mknod, mount, setxattr, umount,
+  MNT_DETACH, MS, S_IFCHR, SeqpacketSocket, findAddonPath, getxattr, mknod, mount, removeTree, setxattr, umount, umountAsync,
 } from './native.js';
 
 const moduleUrl = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'native.js')).href;
@@ -478,4 +478,39 @@ test('seqpacket: worker teardown with an open socket closes it cleanly', async (
     const [code] = (await exited) as [number];
     assert.equal(code, how === 'terminate' ? 1 : 7);
   }
+});
+
+test('umountAsync unmounts on the thread pool and rejects like umount', async (t) => {
+  const dir = tmpdir(t);
+  unmountAll(t, dir);
+  mount('tmpfs', dir, 'tmpfs', 0, 'size=1m');
+  assert.ok(isMounted(dir));
+  await umountAsync(dir);
+  assert.equal(isMounted(dir), false);
+  await assert.rejects(umountAsync(dir), (err: NodeJS.ErrnoException) => err.code === 'EINVAL' && err.syscall === 'umount');
+});
+
+test('removeTree deletes a tree without following links or entering a mount below it', async (t) => {
+  const base = tmpdir(t);
+  const outside = path.join(base, 'outside');
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'keep'), 'x');
+  const tree = path.join(base, 'tree');
+  fs.mkdirSync(path.join(tree, 'a', 'b'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'a', 'b', 'f'), 'data');
+  fs.symlinkSync(outside, path.join(tree, 'a', 'link'));
+  await removeTree(tree);
+  assert.equal(fs.existsSync(tree), false);
+  assert.equal(fs.readFileSync(path.join(outside, 'keep'), 'utf8'), 'x', 'a symlinked directory is not followed');
+  await removeTree(tree); // already gone: nothing to do
+
+  const withMount = path.join(base, 'with-mount');
+  const mnt = path.join(withMount, 'mnt');
+  fs.mkdirSync(mnt, { recursive: true });
+  unmountAll(t, mnt);
+  mount('tmpfs', mnt, 'tmpfs', 0, 'size=1m');
+  fs.writeFileSync(path.join(mnt, 'on-tmpfs'), 'y');
+  await assert.rejects(removeTree(withMount), /remove .*with-mount/);
+  assert.equal(fs.readFileSync(path.join(mnt, 'on-tmpfs'), 'utf8'), 'y', 'nothing is deleted inside the mount');
+  umount(mnt);
 });

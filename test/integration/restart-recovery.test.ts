@@ -6,6 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { TestDaemon } from '../framework/daemon.js';
 import { assertId, inspectF, sleep, status, waitFor } from '../framework/helpers.js';
 
@@ -156,4 +157,47 @@ test('graceful daemon stop and restart keeps containers running', async () => {
   const n = (await logLines(id)).length;
   await waitFor('logging to continue after the restart', async () => (await logLines(id)).length > n + 1, 30_000);
   await d.ok(['rm', '-f', id]);
+});
+
+/** conmon processes monitoring (or about to monitor) container `id`. */
+function conmonsFor(id: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv[0] === '/usr/bin/conmon' && argv[argv.indexOf('-c') + 1] === id) pids.push(Number(pid));
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+test('a created container gets its conmon ahead of the start; it goes with rm, and with a killed daemon without creating anything', async () => {
+  const first = assertId(await d.ok(['create', 'busybox', 'echo', 'warm']));
+  await waitFor('the conmon started ahead', () => (conmonsFor(first).length === 1 ? true : null), 10_000, 50);
+  assert.equal((await d.ok(['start', '-a', first])).trim(), 'warm');
+  await d.ok(['rm', first]);
+
+  const removed = assertId(await d.ok(['create', 'busybox', 'true']));
+  await waitFor('the conmon started ahead', () => (conmonsFor(removed).length === 1 ? true : null), 10_000, 50);
+  await d.ok(['rm', removed]);
+  await waitFor('the unused conmon to be killed', () => (conmonsFor(removed).length === 0 ? true : null), 5_000, 50);
+
+  // A daemon killed while a conmon waits on its start pipe takes that conmon along (its
+  // parent-death signal): the pipe's end of file would otherwise read as a go-ahead.
+  const orphan = assertId(await d.ok(['create', '--name', 'warm-orphan', 'busybox', 'echo', 'later']));
+  await waitFor('the conmon started ahead', () => (conmonsFor(orphan).length === 1 ? true : null), 10_000, 50);
+  await d.kill9();
+  await waitFor('the waiting conmon to die with the daemon', () => (conmonsFor(orphan).length === 0 ? true : null), 5_000, 50);
+  await sleep(300);
+  assert.deepEqual(
+    d.leftovers().runtimeState.filter((s) => s.endsWith(orphan)),
+    [],
+    'the runtime never created the container',
+  );
+  await d.restart();
+  assert.equal(await status(d, 'warm-orphan'), 'created');
+  assert.equal((await d.ok(['start', '-a', 'warm-orphan'])).trim(), 'later');
+  await d.ok(['rm', 'warm-orphan']);
 });

@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { spawnDetached } from './detached-spawn.js';
+
+function readAll(s: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (out += d));
+    s.on('end', () => resolve(out));
+    s.on('close', () => resolve(out));
+  });
+}
+
+test('a detached child gets its pipes on the asked descriptors, a session, default signals and an empty mask', async () => {
+  // Node ignores SIGPIPE; the child must not inherit that (nor glibc's internal signals ignored).
+  const script = 'echo "sid=$(ps -o sid= -p $$ | tr -d \' \') pid=$$" >&3; grep -E "^Sig(Ign|Blk):" /proc/$$/status >&3; read line <&4; echo "got $line" >&3; echo oops >&2; exit 7';
+  // `exited` polls on unref'd timers (the daemon's server keeps its loop alive): keep this one alive.
+  const keepAlive = setInterval(() => {}, 1000);
+  const child = spawnDetached('/bin/sh', ['-c', script], { env: { PATH: process.env.PATH }, cwd: '/', stdio: ['ignore', 'ignore', 'fromChild', 'fromChild', 'toChild'] });
+  const [, , err, out, input] = child.pipes;
+  assert.equal(child.pipes[0], null);
+  const text = readAll(out!);
+  const errText = readAll(err!);
+  input!.end('hello\n');
+  assert.equal(await child.exited, 7);
+  const lines = (await text).trim().split('\n');
+  const m = /^sid=(\d+) pid=(\d+)$/.exec(lines[0] ?? '');
+  assert.ok(m, lines[0]);
+  assert.equal(m[1], m[2], 'the child leads its own session');
+  assert.deepEqual(lines.slice(1, 3).sort(), ['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000']);
+  assert.equal(lines[3], 'got hello');
+  assert.equal((await errText).trim(), 'oops');
+  assert.equal(child.running(), false);
+  clearInterval(keepAlive);
+});
+
+test('a missing program is one error and leaves no descriptor behind', () => {
+  const before = readFdCount();
+  assert.throws(
+    () => spawnDetached('/nonexistent/program', [], { env: {}, cwd: '/', stdio: ['ignore', 'ignore', 'fromChild', 'toChild'] }),
+    (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.syscall === 'spawn',
+  );
+  assert.equal(readFdCount(), before);
+});
+
+function readFdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
