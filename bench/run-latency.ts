@@ -49,7 +49,8 @@ import {
 
 const USAGE = `Usage: bench/run-latency [--runs N] [--warmup K] [--json] [--no-podman]
 
-  --runs N      measured rounds (default 20); each round runs every variant once
+  --runs N      measured rounds (default 40; each round runs every variant once). runc alone
+                moves by ±5 ms between runs here, so fewer rounds make the ratios jumpy
   --warmup K    rounds run first and discarded (default 2)
   --json        print a machine-readable summary on stdout (progress goes to stderr)
   --no-podman   skip variant (e) (podman is otherwise installed with apt-get if missing)
@@ -66,7 +67,7 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const runs = { key: 'runs', int: [1, 10_000] } as const;
-  return parseBenchFlags(argv, USAGE, { runs: 20, warmup: 2, json: false, podman: true }, {
+  return parseBenchFlags(argv, USAGE, { runs: 40, warmup: 2, json: false, podman: true }, {
     '--runs': runs,
     '-n': runs,
     '--warmup': { key: 'warmup', int: [0, 1000] },
