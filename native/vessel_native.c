@@ -72,6 +72,17 @@ napi_value vn_throw_errno(napi_env env, int err, const char *syscall, const char
   return throw_errno(env, err, syscall, path);
 }
 
+void vn_settle(napi_env env, napi_deferred deferred, int err, const char *syscall, const char *path) {
+  napi_value v = NULL;
+  if (!err && napi_get_undefined(env, &v) == napi_ok) {
+    napi_resolve_deferred(env, deferred, v);
+    return;
+  }
+  v = errno_error(env, err ? err : EIO, syscall, path);
+  if (!v) napi_get_undefined(env, &v);
+  napi_reject_deferred(env, deferred, v);
+}
+
 /* A failed napi call usually leaves an exception pending; make sure one is. */
 static napi_value fail(napi_env env) {
   const napi_extended_error_info *info = NULL;
@@ -159,53 +170,62 @@ static napi_value js_umount(napi_env env, napi_callback_info info) {
   return args_free(&a, NULL);
 }
 
-/* umountAsync(target, flags) -> Promise: umount2 on a thread-pool thread.
- * Unmounting an overlay costs a millisecond of kernel time; off the main
- * thread it runs beside the other steps of releasing a container. */
+/* ---------- operations on a path, run on a thread-pool thread ---------- */
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  char *target;
+  char *path;
   int flags, err;
-} umount_job_t;
+  vn_path_op op;
+  const char *syscall;
+} path_job_t;
 
-static void umount_execute(napi_env env, void *data) {
-  umount_job_t *j = data;
-  j->err = umount2(j->target, j->flags) == 0 ? 0 : errno;
+static void path_job_execute(napi_env env, void *data) {
+  path_job_t *j = data;
+  j->err = j->op(j->path, j->flags);
 }
 
-static void umount_complete(napi_env env, napi_status status, void *data) {
-  umount_job_t *j = data;
-  napi_value v = NULL;
-  if (status == napi_ok && !j->err && napi_get_undefined(env, &v) == napi_ok) {
-    napi_resolve_deferred(env, j->deferred, v);
-  } else {
-    v = errno_error(env, j->err ? j->err : EIO, "umount", j->target);
-    if (!v) napi_get_undefined(env, &v);
-    napi_reject_deferred(env, j->deferred, v);
-  }
+static void path_job_complete(napi_env env, napi_status status, void *data) {
+  path_job_t *j = data;
+  vn_settle(env, j->deferred, status == napi_ok ? j->err : EIO, j->syscall, j->path);
   napi_delete_async_work(env, j->work);
-  free(j->target);
+  free(j->path);
   free(j);
+}
+
+napi_value vn_queue_path_op(napi_env env, const char *path, int flags, vn_path_op op, const char *syscall) {
+  napi_value promise = NULL, name;
+  path_job_t *j = calloc(1, sizeof *j);
+  if (!j || !(j->path = strdup(path))) {
+    free(j);
+    return throw_errno(env, ENOMEM, syscall, path);
+  }
+  j->flags = flags;
+  j->op = op;
+  j->syscall = syscall;
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, path_job_execute, path_job_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    free(j->path);
+    free(j);
+    return fail(env);
+  }
+  return promise;
+}
+
+/* umountAsync(target, flags) -> Promise. Unmounting an overlay costs a
+ * millisecond of kernel time; off the main thread it runs beside the other
+ * steps of releasing a container. */
+static int umount_op(const char *target, int flags) {
+  return umount2(target, flags) == 0 ? 0 : errno;
 }
 
 static napi_value js_umount_async(napi_env env, napi_callback_info info) {
   args_t a;
-  napi_value promise = NULL, name;
-  umount_job_t *j;
-  if (!args_parse(env, info, "so", &a)) return args_free(&a, NULL);
-  if (!(j = calloc(1, sizeof *j))) return args_free(&a, throw_errno(env, ENOMEM, "umount", a.str[0]));
-  j->target = a.str[0];
-  a.str[0] = NULL; /* owned by the job now */
-  j->flags = (int)a.num[1];
-  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "vessel:umount", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, umount_execute, umount_complete, j, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
-    free(j->target);
-    free(j);
-    return args_free(&a, fail(env));
-  }
+  napi_value promise = NULL;
+  if (args_parse(env, info, "so", &a)) promise = vn_queue_path_op(env, a.str[0], (int)a.num[1], umount_op, "umount");
   return args_free(&a, promise);
 }
 
