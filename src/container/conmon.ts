@@ -18,6 +18,8 @@ import type net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { spawnDetached, type StdioSpec } from '../core/detached-spawn.js';
 import { InternalError, UnavailableError } from '../core/errors.js';
+import type { ContainerRecord } from './model.js';
+import { containerPaths, type DaemonPaths } from './paths.js';
 import { cleanRuntimeMessage, type OciRuntime } from './runtime.js';
 
 export const CONMON = process.env.VESSEL_CONMON ?? '/usr/bin/conmon';
@@ -166,6 +168,27 @@ export interface PendingCreate {
   abort(): void;
   /** Whether conmon still waits for go() (not killed meanwhile). */
   waiting(): boolean;
+}
+
+/** conmon's options for a container's create: everything follows from the record, the daemon's paths and the runtime. */
+export function monitorOptions(c: ContainerRecord, paths: DaemonPaths, runtime: OciRuntime): ConmonCommon & { pidFile: string; conmonPidFile: string } {
+  const p = containerPaths(paths, c.id);
+  return {
+    id: c.id,
+    uuid: c.id,
+    name: c.name,
+    bundle: p.dir,
+    exitDir: paths.exits,
+    socketDir: paths.sockets,
+    logPath: p.log,
+    persistDir: p.persist,
+    terminal: !!c.spec.Config.Tty,
+    stdin: !!c.spec.Config.OpenStdin,
+    leaveStdinOpen: !!c.spec.Config.OpenStdin && !c.spec.Config.StdinOnce,
+    runtime,
+    pidFile: p.pidFile,
+    conmonPidFile: p.conmonPidFile,
+  };
 }
 
 /**

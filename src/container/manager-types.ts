@@ -1,5 +1,5 @@
 /** Types and a small helper of the container manager (kept apart to keep manager.ts one concept). */
-import { readFileSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import type { ImageStore } from '../image/image-store.js';
 import type { NetworkManager } from '../network/network-manager.js';
 import type { Db } from '../store/db.js';
@@ -11,6 +11,15 @@ export function readSmall<T extends string | null = string>(file: string, fallba
     return readFileSync(file, 'utf8');
   } catch {
     return fallback;
+  }
+}
+
+/** Removes a small file of the daemon's own (exit files, markers) synchronously; a missing one is fine. */
+export function unlinkIfPresent(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
 

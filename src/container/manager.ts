@@ -11,13 +11,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, promises as fs, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, promises as fs, watch, type FSWatcher } from 'node:fs';
 import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { AttachConnection } from './attach.js';
 import { AttachSession, type AttachOptions } from './attach-session.js';
 import { ContainerCgroup } from './cgroups.js';
-import { conmonCreate, type PendingCreate } from './conmon.js';
+import { conmonCreate, monitorOptions, type PendingCreate } from './conmon.js';
+import { releaseContainer } from './release.js';
+import { WarmMonitors } from './warm-monitors.js';
 import { ContainerStore } from './container-store.js';
 import { HealthMonitor } from './health.js';
 import { initialState, isActive, type ContainerRecord, type ContainerSpec, type ContainerState } from './model.js';
@@ -37,32 +39,9 @@ import type { ContainerNetworkInfo } from '../network/network-manager.js';
 import { portRequests } from '../network/ports.js';
 import { networkInfo, networkModeOf, setupContainerNetwork } from './network-mode.js';
 
-import { readSmall, type ContainerEvent, type ManagerOptions, type WaitCondition, type Waiter } from './manager-types.js';
+import { readSmall, unlinkIfPresent, type ContainerEvent, type ManagerOptions, type WaitCondition, type Waiter } from './manager-types.js';
 
 export type { ContainerEvent, ManagerOptions, WaitCondition };
-
-/** How long a warm conmon (see prepareStart) waits for its container's start. */
-const WARM_MONITOR_MS = 10_000;
-/** At most this many warm conmons at once (a burst of creates does not start a burst of them). */
-const MAX_WARM_MONITORS = 8;
-
-function unlinkIfPresent(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-}
-
-/** runc's state directory of an exited container: state.json alone, so two syscalls (on the thread pool, beside the unmount) rather than a recursive walk. */
-async function removeRuntimeState(dir: string): Promise<void> {
-  try {
-    await fs.unlink(`${dir}/state.json`);
-    await fs.rmdir(dir);
-  } catch {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-}
 
 export class ContainerManager extends EventEmitter {
   readonly store: ContainerStore;
@@ -73,8 +52,8 @@ export class ContainerManager extends EventEmitter {
   #restartTimers = new Map<string, NodeJS.Timeout>();
   /** Exited containers whose runtime, cgroups and network were released since their last start. */
   #released = new Set<string>();
-  /** conmon started ahead for created containers, waiting on its start pipe (see prepareStart). */
-  #warm = new Map<string, { pending: PendingCreate; timer: NodeJS.Timeout }>();
+  /** conmon started ahead for created containers (see prepareStart). */
+  #warm = new WarmMonitors();
   #watcher: FSWatcher | null = null;
   #scanTimer: NodeJS.Timeout | null = null;
   #runtimes = new Map<string, OciRuntime>();
@@ -113,7 +92,7 @@ export class ContainerManager extends EventEmitter {
   }
 
   async close(): Promise<void> {
-    for (const id of [...this.#warm.keys()]) this.#dropWarm(id);
+    this.#warm.dropAll();
     this.#watcher?.close();
     if (this.#scanTimer) clearInterval(this.#scanTimer);
     for (const t of this.#restartTimers.values()) clearTimeout(t);
@@ -204,66 +183,11 @@ export class ContainerManager extends EventEmitter {
 
   // ---- start --------------------------------------------------------------
 
-  #conmonOptions(c: ContainerRecord, runtime: OciRuntime): Parameters<typeof conmonCreate>[0] {
-    const p = containerPaths(this.paths, c.id);
-    return {
-      id: c.id,
-      uuid: c.id,
-      name: c.name,
-      bundle: p.dir,
-      exitDir: this.paths.exits,
-      socketDir: this.paths.sockets,
-      logPath: p.log,
-      persistDir: p.persist,
-      terminal: !!c.spec.Config.Tty,
-      stdin: !!c.spec.Config.OpenStdin,
-      leaveStdinOpen: !!c.spec.Config.OpenStdin && !c.spec.Config.StdinOnce,
-      runtime,
-      pidFile: p.pidFile,
-      conmonPidFile: p.conmonPidFile,
-    };
-  }
-
-  /**
-   * Starts a created container's conmon ahead of its start: Docker clients
-   * send `create`, then `attach`/`wait`, then `start`, so conmon's own start
-   * (exec, linking, argument parsing) is done by the time the start arrives.
-   * It waits on its start pipe; unused after WARM_MONITOR_MS, or when the
-   * container is removed or the daemon stops, it is killed (and a daemon that
-   * dies takes it along: its parent-death signal is SIGKILL).
-   */
+  /** After `POST /containers/create`: the container's conmon gets going ahead of its start (warm-monitors.ts). */
   prepareStart(id: string): void {
-    if (this.#warm.size >= MAX_WARM_MONITORS || this.#warm.has(id) || this.#locks.has(id)) return;
+    if (this.#locks.has(id)) return;
     const c = this.store.get(id);
-    if (!c || c.state.Status !== 'created') return;
-    let pending: PendingCreate;
-    try {
-      pending = conmonCreate(this.#conmonOptions(c, this.runtimeFor(c)));
-    } catch {
-      return; // the start reports what is missing
-    }
-    const timer = setTimeout(() => this.#dropWarm(id), WARM_MONITOR_MS);
-    timer.unref();
-    this.#warm.set(id, { pending, timer });
-  }
-
-  #dropWarm(id: string): void {
-    const w = this.#warm.get(id);
-    if (!w) return;
-    clearTimeout(w.timer);
-    this.#warm.delete(id);
-    w.pending.abort();
-  }
-
-  /** The container's warm conmon if it still waits, else null. */
-  #takeWarm(id: string): PendingCreate | null {
-    const w = this.#warm.get(id);
-    if (!w) return null;
-    clearTimeout(w.timer);
-    this.#warm.delete(id);
-    if (w.pending.waiting()) return w.pending;
-    w.pending.abort();
-    return null;
+    if (c?.state.Status === 'created') this.#warm.prepare(id, () => conmonCreate(monitorOptions(c, this.paths, this.runtimeFor(c))));
   }
 
   async start(ref: string): Promise<void> {
@@ -293,7 +217,7 @@ export class ContainerManager extends EventEmitter {
       unlinkIfPresent(`${p.persist}/oom`);
       const t0 = performance.now();
       // conmon loads and reads its arguments while the bundle is made, then waits for go().
-      pending = this.#takeWarm(id) ?? conmonCreate(this.#conmonOptions(c, runtime));
+      pending = this.#warm.take(id) ?? conmonCreate(monitorOptions(c, this.paths, runtime));
       await this.options.images.ensureUnpacked(image); // a just-pulled image may still be unpacking
       const net = await setupContainerNetwork(c, this.store, this.options.networks, image.config.config?.ExposedPorts);
       await prepareBundle({
@@ -513,44 +437,16 @@ export class ContainerManager extends EventEmitter {
     this.#restartTimers.delete(id);
   }
 
-  /**
-   * Releases what a running container holds: runtime state, cgroups, rootfs
-   * mount. `exitedPid`: the init process that exited, when that is known.
-   */
-  async #releaseRuntime(c: ContainerRecord, exitedPid: number | null = null): Promise<void> {
-    // The rootfs unmount runs on a thread-pool thread meanwhile (a millisecond of kernel time).
-    const unmounted = releaseBundle(containerPaths(this.paths, c.id));
-    const results = await Promise.allSettled([unmounted, this.#releaseRuntimeState(c, exitedPid), this.options.networks.teardown(c.id)]);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-  }
-
-  /** The runtime's state and the container's cgroups. */
-  async #releaseRuntimeState(c: ContainerRecord, exitedPid: number | null): Promise<void> {
-    const runtime = this.runtimeFor(c);
-    const cgroup = new ContainerCgroup(`${this.paths.cgroupParent}/${c.id}`);
-    const stateDir = `${runtime.root}/${c.id}`;
-    try {
-      if (existsSync(stateDir)) {
-        // Once the init process has exited (a private pid namespace takes every
-        // other process with it), `runc delete` only removes the cgroups and the
-        // state directory; doing that here saves a runtime process per exit.
-        const st = exitedPid ? readSmall(`/proc/${exitedPid}/stat`, null) : 'alive';
-        if (st === null) {
-          await Promise.all([cgroup.remove(), removeRuntimeState(stateDir)]);
-          return;
-        }
-        if (existsSync(runtime.binary)) await runtime.delete(c.id);
-      }
-    } catch {
-      try {
-        if (existsSync(runtime.binary)) await runtime.delete(c.id);
-      } finally {
-        await cgroup.remove().catch(() => {});
-      }
-      return;
-    }
-    await cgroup.remove().catch(() => {});
+  /** Releases what a started container holds (release.ts). `exitedPid`: the init that exited, when known. */
+  #releaseRuntime(c: ContainerRecord, exitedPid: number | null = null): Promise<void> {
+    return releaseContainer({
+      id: c.id,
+      paths: containerPaths(this.paths, c.id),
+      runtime: this.runtimeFor(c),
+      cgroupPath: `${this.paths.cgroupParent}/${c.id}`,
+      networks: this.options.networks,
+      exitedPid,
+    });
   }
 
   #notifyWaiters(c: ContainerRecord, conditions: WaitCondition[]): void {
@@ -695,7 +591,7 @@ export class ContainerManager extends EventEmitter {
       await this.stop(c.id, 0).catch(() => {});
     }
     this.#cancelRestart(c.id);
-    this.#dropWarm(c.id);
+    this.#warm.drop(c.id);
     await this.#locked(c.id, async () => {
       const cur = this.store.get(c.id);
       if (!cur) return;
