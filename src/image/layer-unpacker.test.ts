@@ -97,24 +97,26 @@ test('a corrupted blob fails the unpack in one line, leaves no directory, and th
   });
 });
 
+/** Unpacks the image, deletes its first layer's snapshot, and starts the unpack again (its promise, not awaited). */
+async function unpackAgain(store: ImageStore, image: ImageRecord): Promise<{ pending: Promise<void> }> {
+  const layer = store.getLayer(image.layers[0]!)!;
+  await store.ensureUnpacked(image);
+  await fsp.rm(store.snapshotDir(layer), { recursive: true });
+  const pending = store.ensureUnpacked(image);
+  pending.catch(() => {});
+  return { pending };
+}
+
 test('rmi while a layer unpacks, and close() with one in flight, leave no directories', async () => {
   await withPulled(async (store, image) => {
-    const layer = store.getLayer(image.layers[0]!)!;
-    await store.ensureUnpacked(image);
-    await fsp.rm(store.snapshotDir(layer), { recursive: true });
-    const pending = store.ensureUnpacked(image);
-    pending.catch(() => {});
+    const { pending } = await unpackAgain(store, image);
     await store.remove(image.id, { force: false, usedBy: () => [] });
     await pending.catch(() => {});
     assert.deepEqual(await fsp.readdir(store.layerRoot), []);
     assert.equal(store.allLayers().length, 0);
   });
   await withPulled(async (store, image) => {
-    const layer = store.getLayer(image.layers[0]!)!;
-    await store.ensureUnpacked(image);
-    await fsp.rm(store.snapshotDir(layer), { recursive: true });
-    const pending = store.ensureUnpacked(image);
-    pending.catch(() => {});
+    const { pending } = await unpackAgain(store, image);
     await store.close();
     await pending.catch(() => {});
     assert.deepEqual(await staging(store), []);
