@@ -13,10 +13,11 @@ function readAll(s: NodeJS.ReadableStream): Promise<string> {
   });
 }
 
-test('a detached child gets its pipes on the asked descriptors and leads its own session', async () => {
+test('a detached child gets its pipes on the asked descriptors and leads its own session', async (t) => {
   const script = 'echo "sid=$(ps -o sid= -p $$ | tr -d \' \') pid=$$" >&3; read line <&4; echo "got $line" >&3; echo oops >&2; exit 7';
   // `exited` polls on unref'd timers (the daemon's server keeps its loop alive): keep this one alive.
   const keepAlive = setInterval(() => {}, 1000);
+  t.after(() => clearInterval(keepAlive));
   const child = spawnDetached('/bin/sh', ['-c', script], { env: { PATH: process.env.PATH }, cwd: '/', stdio: ['ignore', 'ignore', 'fromChild', 'fromChild', 'toChild'] });
   const [, , err, out, input] = child.pipes;
   assert.equal(child.pipes[0], null);
@@ -31,18 +32,17 @@ test('a detached child gets its pipes on the asked descriptors and leads its own
   assert.equal(lines[1], 'got hello');
   assert.equal((await errText).trim(), 'oops');
   assert.equal(child.running(), false);
-  clearInterval(keepAlive);
 });
 
-test('a detached child starts with every signal at its default and none blocked', async () => {
+test('a detached child starts with every signal at its default and none blocked', async (t) => {
   // Node ignores SIGPIPE; neither that nor glibc's internal signals may reach the child ignored.
   // grep reads its own status (a shell would block signals around its own waits).
   const keepAlive = setInterval(() => {}, 1000);
+  t.after(() => clearInterval(keepAlive));
   const child = spawnDetached('/bin/grep', ['-E', '^Sig(Ign|Blk):', '/proc/self/status'], { env: {}, cwd: '/', stdio: ['ignore', 'fromChild', 'ignore'] });
   const text = await readAll(child.pipes[1]!);
   assert.equal(await child.exited, 0);
   assert.deepEqual(text.trim().split('\n').sort(), ['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000']);
-  clearInterval(keepAlive);
 });
 
 test('a missing program is one error and leaves no descriptor behind', () => {
