@@ -69,7 +69,7 @@ function resolvConf(nameservers: string[] | null): string {
 export async function prepareBundle(input: BundleInput): Promise<{ spec: OciSpec; terminal: boolean }> {
   const { container: c, paths: p } = input;
   const proc = effectiveProcess(input.image.config, c.spec);
-  await mountRootfs(input.lowerDirs, { upper: p.upper, work: p.work, merged: p.rootfs });
+  await mountRootfs(input.lowerDirs, { upper: p.upper, work: p.work, merged: p.rootfs }, { volatile: !!c.spec.HostConfig.AutoRemove });
   try {
     const user = await resolveUser(p.rootfs, proc.user);
     const hostname = containerHostname(c);
@@ -131,7 +131,7 @@ export async function prepareBundle(input: BundleInput): Promise<{ spec: OciSpec
       ...(input.network.netns ? { namespaces: { network: input.network.netns } } : {}),
       annotations: { 'io.vessel.container.name': c.name },
     });
-    writeFileSync(p.specFile, JSON.stringify(spec, null, 1));
+    writeFileSync(p.specFile, JSON.stringify(spec));
     return { spec, terminal: proc.tty };
   } catch (e) {
     await unmountRootfs(p.rootfs).catch(() => {});

@@ -136,18 +136,31 @@ interface ConmonProcess {
   start: Writable | null;
 }
 
+/**
+ * conmon's environment, which it passes on to the runtime: the daemon's PATH
+ * (and TZ, which its log timestamps follow), nothing else. Without any locale
+ * variable conmon's setlocale() stays in the C locale instead of reading a
+ * dozen locale files on every container start.
+ */
+function conmonEnviron(extra: string[]): string[] {
+  const env = [`PATH=${process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'}`];
+  if (process.env.TZ) env.push(`TZ=${process.env.TZ}`);
+  return [...env, ...extra];
+}
+
 /** conmon with its sync pipe (fd 3) and, as asked, an attach pipe and a start pipe on the next descriptors. */
 function spawnConmon(args: string[], cwd: string, want: { attach: boolean; start: boolean }): ConmonProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env, _OCI_SYNCPIPE: '3' };
+  const extra = ['_OCI_SYNCPIPE=3'];
   const stdio: StdioSpec[] = ['ignore', 'ignore', 'fromChild', 'fromChild'];
   if (want.attach) {
-    env._OCI_ATTACHPIPE = String(stdio.length);
+    extra.push(`_OCI_ATTACHPIPE=${stdio.length}`);
     stdio.push('fromChild');
   }
   if (want.start) {
-    env._OCI_STARTPIPE = String(stdio.length);
+    extra.push(`_OCI_STARTPIPE=${stdio.length}`);
     stdio.push('toChild');
   }
+  const env = conmonEnviron(extra);
   // conmon writes stray files (an `oom` marker) into its working directory: keep them in the bundle.
   const child = spawnDetached(CONMON, args, { env, cwd, stdio });
   const [, , stderr, sync, ...rest] = child.pipes as net.Socket[];

@@ -1,5 +1,5 @@
 /** Types and a small helper of the container manager (kept apart to keep manager.ts one concept). */
-import { readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import type { ImageStore } from '../image/image-store.js';
 import type { NetworkManager } from '../network/network-manager.js';
 import type { Db } from '../store/db.js';
@@ -14,8 +14,13 @@ export function readSmall<T extends string | null = string>(file: string, fallba
   }
 }
 
-/** Removes a small file of the daemon's own (exit files, markers) synchronously; a missing one is fine. */
+/**
+ * Removes a small file of the daemon's own (exit files, markers) synchronously;
+ * a missing one is fine. Usually it is missing: a stat is cheaper than the
+ * exception a failed unlink raises.
+ */
 export function unlinkIfPresent(file: string): void {
+  if (!existsSync(file)) return;
   try {
     unlinkSync(file);
   } catch (e) {

@@ -353,7 +353,7 @@ export class ContainerManager extends EventEmitter {
       // container and removed the file (see below): finish that now.
       await this.#releaseRuntime(c).catch(() => {});
       unlinkIfPresent(exitFile);
-      this.#afterExit(c, 0, daemonStartup);
+      await this.#afterExit(c, 0, daemonStartup);
       return;
     }
     if (!isActive(c.state.Status) || c.state.Status === 'restarting') {
@@ -393,11 +393,11 @@ export class ContainerManager extends EventEmitter {
       },
     );
     unlinkIfPresent(exitFile);
-    this.#afterExit(c, ranFor, daemonStartup);
+    await this.#afterExit(c, ranFor, daemonStartup);
   }
 
-  /** Restart policy, then auto-removal, once a container has exited. */
-  #afterExit(c: ContainerRecord, ranForMs: number, daemonStartup: boolean): void {
+  /** Restart policy, then auto-removal, once a container has exited; the caller holds the container's lock. */
+  async #afterExit(c: ContainerRecord, ranForMs: number, daemonStartup: boolean): Promise<void> {
     const facts = {
       exitCode: c.state.ExitCode,
       manuallyStopped: c.state.ManuallyStopped,
@@ -418,7 +418,7 @@ export class ContainerManager extends EventEmitter {
           await this.#start(c.id, true).catch(() => {
             const again = this.store.get(c.id);
             if (again && again.state.Status !== 'running') {
-              this.#afterExit(again, 0, false);
+              return this.#afterExit(again, 0, false);
             }
           });
         });
@@ -426,9 +426,8 @@ export class ContainerManager extends EventEmitter {
       this.#restartTimers.set(c.id, timer);
       return;
     }
-    if (c.spec.HostConfig.AutoRemove) {
-      void this.remove(c.id, { force: true }).catch(() => {});
-    }
+    // Removed at once, under the same lock: nothing can come in between.
+    if (c.spec.HostConfig.AutoRemove) await this.#removeHeld(c.id, {}).catch(() => {});
   }
 
   #cancelRestart(id: string): void {
@@ -592,33 +591,37 @@ export class ContainerManager extends EventEmitter {
     }
     this.#cancelRestart(c.id);
     this.#warm.drop(c.id);
-    await this.#locked(c.id, async () => {
-      const cur = this.store.get(c.id);
-      if (!cur) return;
-      this.health.unwatch(c.id);
-      cur.state.Status = 'removing';
+    await this.#locked(c.id, () => this.#removeHeld(c.id, options));
+  }
+
+  /** Removal proper, with the container's lock held (also auto-removal, right after the exit). */
+  async #removeHeld(id: string, options: { removeVolumes?: boolean }): Promise<void> {
+    const cur = this.store.get(id);
+    if (!cur) return;
+    const p = containerPaths(this.paths, id);
+    this.health.unwatch(id);
+    cur.state.Status = 'removing';
+    this.#save(cur);
+    try {
+      // After a released exit only the rootfs mount can have come back (`cp` from a stopped container).
+      if (!this.#released.delete(id)) await this.#releaseRuntime(cur);
+      else if (isMountedOver(p.rootfs)) await releaseBundle(p);
+    } catch (e) {
+      cur.state.Status = 'dead';
+      cur.state.Error = errorMessage(e);
       this.#save(cur);
-      try {
-        // After a released exit only the rootfs mount can have come back (`cp` from a stopped container).
-        if (!this.#released.delete(c.id)) await this.#releaseRuntime(cur);
-        else if (isMountedOver(containerPaths(this.paths, c.id).rootfs)) await releaseBundle(containerPaths(this.paths, c.id));
-      } catch (e) {
-        cur.state.Status = 'dead';
-        cur.state.Error = errorMessage(e);
-        this.#save(cur);
-        throw new FailedPreconditionError(`Cannot remove container ${cur.name}: ${errorMessage(e)}`, { cause: e });
-      }
-      await discardDir(containerPaths(this.paths, c.id).dir, this.paths.tmp);
-      const volumes = volumeServiceFor(this.paths.containers);
-      const anonymous = volumes?.anonymousOf(c.id) ?? [];
-      this.store.delete(c.id); // its volume references go with it (ON DELETE CASCADE)
-      // `rm -v`, and auto-removal (`--rm`), also remove the container's anonymous volumes.
-      if (options.removeVolumes ?? !!cur.spec.HostConfig.AutoRemove) await volumes?.removeUnused(anonymous);
-      for (const s of this.#pendingAttach.get(c.id) ?? []) s.finish();
-      this.#pendingAttach.delete(c.id);
-      this.#emit('destroy', cur);
-      this.#notifyWaiters(cur, ['removed', 'next-exit', 'not-running']);
-    });
+      throw new FailedPreconditionError(`Cannot remove container ${cur.name}: ${errorMessage(e)}`, { cause: e });
+    }
+    discardDir(p.dir, this.paths.tmp);
+    const volumes = volumeServiceFor(this.paths.containers);
+    const anonymous = volumes?.anonymousOf(id) ?? [];
+    this.store.delete(id); // its volume references go with it (ON DELETE CASCADE)
+    // `rm -v`, and auto-removal (`--rm`), also remove the container's anonymous volumes.
+    if (options.removeVolumes ?? !!cur.spec.HostConfig.AutoRemove) await volumes?.removeUnused(anonymous);
+    for (const s of this.#pendingAttach.get(id) ?? []) s.finish();
+    this.#pendingAttach.delete(id);
+    this.#emit('destroy', cur);
+    this.#notifyWaiters(cur, ['removed', 'next-exit', 'not-running']);
   }
 
   // ---- recovery -----------------------------------------------------------
@@ -649,12 +652,12 @@ export class ContainerManager extends EventEmitter {
           await this.#releaseRuntime(c).catch(() => {});
           c.state = { ...c.state, Status: 'exited', Pid: 0, ExitCode: 255, FinishedAt: new Date().toISOString(), Error: 'Container exited while the daemon was down' };
           this.#save(c);
-          this.#afterExit(c, 0, true);
+          await this.#afterExit(c, 0, true);
           return;
         }
         if (c.state.Status === 'restarting') {
           c.state.Status = 'exited';
-          this.#afterExit(c, 0, true);
+          await this.#afterExit(c, 0, true);
           return;
         }
         if (c.state.Status === 'exited' && existsSync(exitFile)) {
@@ -663,7 +666,7 @@ export class ContainerManager extends EventEmitter {
         }
         if (c.state.Status === 'exited' && c.state.StartedAt !== initialState().StartedAt) {
           const policy = c.spec.HostConfig.RestartPolicy?.Name;
-          if (policy === 'always' || policy === 'unless-stopped') this.#afterExit(c, 0, true);
+          if (policy === 'always' || policy === 'unless-stopped') await this.#afterExit(c, 0, true);
         }
       });
     }

@@ -4,11 +4,10 @@
  * and run together: the unmount on a thread-pool thread (a millisecond of
  * kernel time), the state and cgroups meanwhile, the network teardown too.
  */
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, rmdirSync, unlinkSync } from 'node:fs';
 import type { NetworkManager } from '../network/network-manager.js';
 import { releaseBundle } from './bundle.js';
 import { ContainerCgroup } from './cgroups.js';
-import { readSmall } from './manager-types.js';
 import type { ContainerPaths } from './paths.js';
 import type { OciRuntime } from './runtime.js';
 
@@ -39,8 +38,7 @@ async function releaseRuntimeState(t: ReleaseTarget): Promise<void> {
       // Once the init process has exited (a private pid namespace takes every
       // other process with it), `runc delete` only removes the cgroups and the
       // state directory; doing that here saves a runtime process per exit.
-      const st = t.exitedPid ? readSmall(`/proc/${t.exitedPid}/stat`, null) : 'alive';
-      if (st === null) {
+      if (t.exitedPid && !existsSync(`/proc/${t.exitedPid}`)) {
         await Promise.all([cgroup.remove(), removeRuntimeStateDir(stateDir)]);
         return;
       }
@@ -57,11 +55,15 @@ async function releaseRuntimeState(t: ReleaseTarget): Promise<void> {
   await cgroup.remove().catch(() => {});
 }
 
-/** runc's state directory of an exited container: state.json alone, so two syscalls rather than a recursive walk. */
+/**
+ * runc's state directory of an exited container: state.json alone, so two
+ * syscalls (on the caller's thread, cheaper than two thread-pool round trips)
+ * rather than a recursive walk.
+ */
 async function removeRuntimeStateDir(dir: string): Promise<void> {
   try {
-    await fs.unlink(`${dir}/state.json`);
-    await fs.rmdir(dir);
+    unlinkSync(`${dir}/state.json`);
+    rmdirSync(dir);
   } catch {
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@
  * work directories. Only the upper directory is the container's; a new
  * container costs two empty directories until it writes.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { InternalError } from '../core/errors.js';
 import { MNT_DETACH, mount, umountAsync } from '../native/native.js';
@@ -15,7 +15,22 @@ export interface RootfsPaths {
   merged: string;
 }
 
-export async function mountRootfs(lowerDirs: string[], paths: RootfsPaths): Promise<void> {
+export interface RootfsOptions {
+  /**
+   * Mount with overlayfs' `volatile` option: no sync of the upper file system,
+   * neither on fsync inside the container nor when the overlay is unmounted
+   * (which otherwise syncs the whole file system under the daemon root, and
+   * waits for everything else written there). For containers whose writable
+   * layer is thrown away when they exit (`--rm`), as Podman does for them and
+   * CRI-O for all containers.
+   */
+  volatile?: boolean;
+}
+
+/** Whether the kernel knows `volatile` (Linux 5.10+); learnt from the first mount that asks for it. */
+let volatileSupported: boolean | null = null;
+
+export async function mountRootfs(lowerDirs: string[], paths: RootfsPaths, options: RootfsOptions = {}): Promise<void> {
   // The daemon's own directories: synchronous, cheaper than three thread-pool round trips.
   mkdirSync(paths.upper, { recursive: true, mode: 0o755 });
   mkdirSync(paths.work, { recursive: true, mode: 0o700 });
@@ -23,8 +38,25 @@ export async function mountRootfs(lowerDirs: string[], paths: RootfsPaths): Prom
   if (isMountedOver(paths.merged)) return;
   const data = `lowerdir=${lowerDirs.join(':')},upperdir=${paths.upper},workdir=${paths.work}`;
   if (data.length >= 4000) throw new InternalError('Too many image layers for one overlay mount');
+  const volatile = !!options.volatile && volatileSupported !== false;
+  if (volatile) {
+    // A volatile mount leaves this marker behind and the kernel refuses the
+    // next mount of the same upper while it is there (the upper may have
+    // missed writes in a crash). The writable layer of a `--rm` container is
+    // thrown away after a crash anyway, so a restart may reuse it.
+    const marker = `${paths.work}/work/incompat/volatile`;
+    if (existsSync(marker)) rmSync(marker, { recursive: true, force: true });
+  }
   try {
-    mount('overlay', paths.merged, 'overlay', 0, data);
+    try {
+      mount('overlay', paths.merged, 'overlay', 0, volatile ? `${data},volatile` : data);
+      if (volatile) volatileSupported = true;
+    } catch (e) {
+      if (!volatile || volatileSupported || (e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+      // An older kernel: the option is unknown. Mount as before, and never ask again.
+      mount('overlay', paths.merged, 'overlay', 0, data);
+      volatileSupported = false;
+    }
   } catch (e) {
     throw new InternalError(`Cannot mount container root filesystem: ${(e as Error).message}`, { cause: e });
   }

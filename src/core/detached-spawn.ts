@@ -26,7 +26,8 @@ export interface DetachedChild {
 }
 
 export interface DetachedSpawnOptions {
-  env: NodeJS.ProcessEnv;
+  /** The child's environment, as variables or as a ready list of `NAME=value` entries. */
+  env: NodeJS.ProcessEnv | readonly string[];
   cwd: string;
   stdio: StdioSpec[];
 }
@@ -61,6 +62,11 @@ function reaper(pid: number): { exited: Promise<number>; check(): boolean } {
   return { exited, check };
 }
 
+/** `NAME=value` entries of an environment, as execve(2) takes them. */
+export function environList(env: NodeJS.ProcessEnv): string[] {
+  return Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+}
+
 export function spawnDetached(file: string, args: string[], o: DetachedSpawnOptions): DetachedChild {
   const childFds: number[] = [];
   const parentFds: Array<number | null> = [];
@@ -79,7 +85,7 @@ export function spawnDetached(file: string, args: string[], o: DetachedSpawnOpti
       childEnds.push(theirs);
       childFds.push(theirs);
     }
-    const env = Object.entries(o.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+    const env = Array.isArray(o.env) ? o.env : environList(o.env as NodeJS.ProcessEnv);
     pid = spawnProcess(file, [file, ...args], env, o.cwd, childFds);
   } catch (e) {
     for (const fd of parentFds) if (fd !== null) closeSync(fd);

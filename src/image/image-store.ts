@@ -151,7 +151,7 @@ export class ImageStore {
     if (missing) {
       throw new InternalError(`Layer ${missing.digest} of image ${image.id.slice(7, 19)} is not unpacked: ensureUnpacked was not awaited`);
     }
-    return this.layerPaths(image);
+    return layers.map((l) => this.snapshotDir(l)).reverse();
   }
 
   /** Where the image's layer directories are (or will be), top first; for display only. */
@@ -455,6 +455,11 @@ export class ImageStore {
 
   tryResolve(nameOrId: string): ImageRecord | null {
     const idMatch = /^(?:sha256:)?([a-f0-9]{4,64})$/.exec(nameOrId);
+    if (idMatch?.[1]?.length === 64) {
+      // A full ID (what containers refer to their image by): one indexed lookup.
+      const row = this.db.prepare('SELECT * FROM images WHERE id = ?').get(`sha256:${idMatch[1]}`) as ImageRow | undefined;
+      if (row) return this.toImage(row);
+    }
     if (idMatch) {
       const rows = this.db
         .prepare('SELECT * FROM images WHERE id LIKE ?')

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
-  MNT_DETACH, MS, S_IFCHR, SeqpacketSocket, findAddonPath, getxattr, mknod, mount, removeTree, setxattr, umount, umountAsync,
+  MNT_DETACH, MS, S_IFCHR, SeqpacketSocket, findAddonPath, getxattr, mknod, mount, removeTree, rmdirAll, setxattr, umount, umountAsync,
 } from './native.js';
 
 const moduleUrl = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'native.js')).href;
@@ -513,4 +513,20 @@ test('removeTree deletes a tree without following links or entering a mount belo
   await assert.rejects(removeTree(withMount), /remove .*with-mount/);
   assert.equal(fs.readFileSync(path.join(mnt, 'on-tmpfs'), 'utf8'), 'y', 'nothing is deleted inside the mount');
   umount(mnt);
+});
+
+test('rmdirAll removes empty directories in one job, counts missing ones as removed, and reports the first failure', async (t) => {
+  const base = tmpdir(t);
+  const [a, b, full] = ['a', 'b', 'full'].map((n) => path.join(base, n)) as [string, string, string];
+  for (const d of [a, b, full]) fs.mkdirSync(d);
+  fs.writeFileSync(path.join(full, 'f'), 'x');
+  await rmdirAll([a, path.join(base, 'never-was'), b]);
+  assert.equal(fs.existsSync(a) || fs.existsSync(b), false);
+
+  fs.mkdirSync(a);
+  await assert.rejects(rmdirAll([full, a]), (err: NodeJS.ErrnoException) => err.code === 'ENOTEMPTY' && err.syscall === 'rmdir');
+  assert.equal(fs.existsSync(a), false, 'the paths after a failing one are still removed');
+  assert.ok(fs.existsSync(path.join(full, 'f')), 'a non-empty directory is left alone');
+  await rmdirAll([]);
+  await assert.rejects(rmdirAll([`${base}/x\ny`]), /newline/);
 });

@@ -41,6 +41,7 @@ interface Addon {
   reap(pid: number): number | null;
   pipe(): [number, number];
   removeTree(path: string): Promise<void>;
+  rmdirAll(paths: string): Promise<void>;
 }
 
 /**
@@ -144,6 +145,15 @@ export function umountAsync(target: string, flags = 0): Promise<void> {
  */
 export function removeTree(path: string): Promise<void> {
   return addon().removeTree(path);
+}
+
+/**
+ * rmdir(2) of each of `paths` in one thread-pool job; missing ones count as
+ * removed. Rejects with the first other failure (the rest are still tried).
+ */
+export function rmdirAll(paths: readonly string[]): Promise<void> {
+  if (paths.some((p) => p.includes('\n'))) return Promise.reject(new TypeError('rmdirAll: a path contains a newline'));
+  return addon().rmdirAll(paths.join('\n'));
 }
 
 /** mknod(2); mode includes the file type bits, e.g. `S_IFCHR | 0o000` for an overlayfs whiteout. */

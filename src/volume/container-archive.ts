@@ -131,7 +131,9 @@ export class ContainerArchiver {
     const users = this.#mountUsers.get(c.id) ?? 0;
     this.#mountUsers.set(c.id, users + 1);
     try {
-      await mountRootfs(this.deps.images.lowerDirs(image), { upper: p.upper, work: p.work, merged: p.rootfs });
+      await mountRootfs(this.deps.images.lowerDirs(image), { upper: p.upper, work: p.work, merged: p.rootfs }, {
+        volatile: !!c.spec.HostConfig.AutoRemove,
+      });
       return await fn(new ContainerFs(p.rootfs, this.#stoppedMounts(c)), c, false);
     } finally {
       const left = (this.#mountUsers.get(c.id) ?? 1) - 1;
