@@ -5,9 +5,13 @@
  * round-robin so that drift on a noisy machine hits every variant equally:
  *
  *   (a) `vessel run --rm busybox true`: the real CLI process, wall time;
- *   (b) the daemon's share: create, wait(next-exit) issued before start,
- *       start, exit, delete, through the Docker API from one keep-alive
- *       client in this process;
+ *   (b) the daemon's share: what `docker run --rm` sends through the Docker
+ *       API (create with HostConfig.AutoRemove, wait(condition=removed) issued
+ *       before start, start; the wait answers once the daemon has removed the
+ *       container), from one keep-alive client in this process; this is also
+ *       the daemon's part of (a);
+ *   (g) the same container started and removed with four requests: create,
+ *       wait(next-exit), start, then DELETE once it exited;
  *   (c) `runc run` of the bundle vessel generates (same config.json: seccomp,
  *       capabilities, mounts, namespaces, a unique cgroup) on an overlay
  *       mount of the same image layer: the floor;
@@ -16,7 +20,7 @@
  *   (f) only when NODE_EXTRA_CA_CERTS is set: `node -e 0` without it, which
  *       is how bin/vessel starts node (the CLI does no TLS).
  *
- * Prints medians and p10/p90 and the ratios (b)/(c), (a)/((c)+(d)), (a)/(e)
+ * Prints medians and p10/p90 and the ratios (b)/(c), (g)/(c), (a)/((c)+(d)), (a)/(e)
  * (and (a)/((c)+(f))) against their goals. Everything it makes is removed at the end, also on
  * Ctrl-C or failure.
  */
@@ -76,7 +80,7 @@ function parseArgs(argv: string[]): Options {
   });
 }
 
-type Key = 'a' | 'b' | 'c' | 'd' | 'e' | 'f';
+type Key = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g';
 
 interface Variant {
   key: Key;
@@ -180,14 +184,14 @@ async function main(): Promise<number> {
   }
 
   // ---- the variants -------------------------------------------------------------
-  const bPhases: BPhases[] = [];
-  const started: Record<'a' | 'b', StartedLine[]> = { a: [], b: [] };
+  const bPhases: Record<'b' | 'g', BPhases[]> = { b: [], g: [] };
+  const started: Record<'a' | 'b' | 'g', StartedLine[]> = { a: [], b: [], g: [] };
   let recordPhases = false;
 
   const fail = (what: string, r: { code: number; stderr: string; stdout: string }) =>
     new Error(`${what} exited ${r.code}\nstdout: ${r.stdout.trim()}\nstderr: ${r.stderr.trim()}`);
 
-  const withStarted = async (key: 'a' | 'b', fn: () => Promise<number>) => {
+  const withStarted = async (key: 'a' | 'b' | 'g', fn: () => Promise<number>) => {
     const from = d.log.length;
     const ms = await fn();
     if (recordPhases) {
@@ -212,14 +216,18 @@ async function main(): Promise<number> {
     },
     {
       key: 'b',
-      label: 'daemon: create+wait+start+exit+delete via API',
-      command: 'POST /containers/create; POST /wait?condition=next-exit; POST /start; (wait body); DELETE /containers/{id}',
+      label: "daemon: docker run --rm's requests via API",
+      command: 'POST /containers/create (HostConfig.AutoRemove); POST /wait?condition=removed; POST /start; (wait body once removed)',
       run: () =>
         withStarted('b', async () => {
           const t0 = performance.now();
-          const created = await api.ok<{ Id: string }>('POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none' } });
+          const created = await api.ok<{ Id: string }>('POST', '/containers/create', {
+            Image: 'busybox',
+            Cmd: ['true'],
+            HostConfig: { NetworkMode: 'none', AutoRemove: true },
+          });
           const t1 = performance.now();
-          const waitRes = await api.begin('POST', `/containers/${created.Id}/wait?condition=next-exit`);
+          const waitRes = await api.begin('POST', `/containers/${created.Id}/wait?condition=removed`);
           const waitBody = Api.readBody(waitRes);
           waitBody.catch(() => undefined); // awaited below; do not let an early failure go unhandled
           if (waitRes.statusCode !== 200) throw new Error(`wait: HTTP ${waitRes.statusCode}: ${await waitBody}`);
@@ -229,9 +237,32 @@ async function main(): Promise<number> {
           const status = JSON.parse(await waitBody) as { StatusCode: number; Error?: { Message?: string } | null };
           const t4 = performance.now();
           if (status.StatusCode !== 0) throw new Error(`busybox true exited ${status.StatusCode} ${status.Error?.Message ?? ''}`);
+          if (recordPhases) bPhases.b.push({ create: t1 - t0, waitHeaders: t2 - t1, start: t3 - t2, exit: t4 - t3, remove: 0 });
+          return t4 - t0;
+        }),
+    },
+    {
+      key: 'g',
+      label: 'daemon: create+wait+start+exit, then DELETE',
+      command: 'POST /containers/create; POST /wait?condition=next-exit; POST /start; (wait body); DELETE /containers/{id}',
+      run: () =>
+        withStarted('g', async () => {
+          const t0 = performance.now();
+          const created = await api.ok<{ Id: string }>('POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none' } });
+          const t1 = performance.now();
+          const waitRes = await api.begin('POST', `/containers/${created.Id}/wait?condition=next-exit`);
+          const waitBody = Api.readBody(waitRes);
+          waitBody.catch(() => undefined);
+          if (waitRes.statusCode !== 200) throw new Error(`wait: HTTP ${waitRes.statusCode}: ${await waitBody}`);
+          const t2 = performance.now();
+          await api.ok('POST', `/containers/${created.Id}/start`);
+          const t3 = performance.now();
+          const status = JSON.parse(await waitBody) as { StatusCode: number; Error?: { Message?: string } | null };
+          const t4 = performance.now();
+          if (status.StatusCode !== 0) throw new Error(`busybox true exited ${status.StatusCode} ${status.Error?.Message ?? ''}`);
           await api.ok('DELETE', `/containers/${created.Id}`);
           const t5 = performance.now();
-          if (recordPhases) bPhases.push({ create: t1 - t0, waitHeaders: t2 - t1, start: t3 - t2, exit: t4 - t3, remove: t5 - t4 });
+          if (recordPhases) bPhases.g.push({ create: t1 - t0, waitHeaders: t2 - t1, start: t3 - t2, exit: t4 - t3, remove: t5 - t4 });
           return t5 - t0;
         }),
     },
@@ -312,7 +343,8 @@ async function main(): Promise<number> {
   for (const v of variants) stats[v.key] = summarize(samples[v.key]!);
   const med = (k: Key) => stats[k]?.median ?? NaN;
   const ratios = [
-    { name: '(b)/(c)', what: 'daemon share vs runc floor', value: med('b') / med('c'), goal: 1.3, stretch: null as number | null },
+    { name: '(b)/(c)', what: "daemon share of run --rm vs runc floor", value: med('b') / med('c'), goal: 1.3, stretch: null as number | null },
+    { name: '(g)/(c)', what: 'the same with an explicit DELETE', value: med('g') / med('c'), goal: 1.3, stretch: null },
     { name: '(a)/((c)+(d))', what: 'CLI end to end vs runc + node floors', value: med('a') / (med('c') + med('d')), goal: 1.5, stretch: null },
     ...(caVar
       ? [{ name: '(a)/((c)+(f))', what: 'the same against the node floor the CLI starts from', value: med('a') / (med('c') + med('f')), goal: 1.5, stretch: null }]
@@ -320,8 +352,8 @@ async function main(): Promise<number> {
     ...(podman ? [{ name: '(a)/(e)', what: 'vessel vs podman', value: med('a') / med('e'), goal: 0.8, stretch: 0.6 as number | null }] : []),
   ].map((r) => ({ ...r, value: r2(r.value), pass: r.value <= r.goal, stretchPass: r.stretch === null ? null : r.value <= r.stretch }));
 
-  const phase = (k: keyof BPhases) => r1(summarize(bPhases.map((p) => p[k])).median);
-  const daemonPhase = (key: 'a' | 'b', k: keyof StartedLine) => r1(summarize(started[key].map((s) => s[k])).median);
+  const phase = (v: 'b' | 'g', k: keyof BPhases) => r1(summarize(bPhases[v].map((p) => p[k])).median);
+  const daemonPhase = (key: 'a' | 'b' | 'g', k: keyof StartedLine) => r1(summarize(started[key].map((s) => s[k])).median);
   const podmanNote =
     'both run with --network none (a private namespace with only loopback), so the comparison leaves out bridge networking, which both do by default.';
 
@@ -341,11 +373,16 @@ async function main(): Promise<number> {
     ),
     ratios,
     daemonPhases: {
-      apiClient: { create: phase('create'), waitHeaders: phase('waitHeaders'), start: phase('start'), startToExit: phase('exit'), delete: phase('remove') },
-      containerStartedLog: {
-        a: { bundleMs: daemonPhase('a', 'bundleMs'), createMs: daemonPhase('a', 'createMs'), startMs: daemonPhase('a', 'startMs') },
-        b: { bundleMs: daemonPhase('b', 'bundleMs'), createMs: daemonPhase('b', 'createMs'), startMs: daemonPhase('b', 'startMs') },
+      apiClient: {
+        b: { create: phase('b', 'create'), waitHeaders: phase('b', 'waitHeaders'), start: phase('b', 'start'), startToRemoved: phase('b', 'exit') },
+        g: { create: phase('g', 'create'), waitHeaders: phase('g', 'waitHeaders'), start: phase('g', 'start'), startToExit: phase('g', 'exit'), delete: phase('g', 'remove') },
       },
+      containerStartedLog: Object.fromEntries(
+        (['a', 'b', 'g'] as const).map((k) => [
+          k,
+          { bundleMs: daemonPhase(k, 'bundleMs'), createMs: daemonPhase(k, 'createMs'), startMs: daemonPhase(k, 'startMs') },
+        ]),
+      ),
     },
     runcBundle: { etcBindMountsKept: etcKept, rootfs: `overlay lowerdir=${lower}` },
     notes: [podmanNote],
@@ -368,10 +405,11 @@ async function main(): Promise<number> {
     out.push(`(${v.key}) ${v.label.padEnd(w - 4)}${s.median.toFixed(1).padStart(8)}${s.p10.toFixed(1).padStart(8)}${s.p90.toFixed(1).padStart(8)}`);
   }
   out.push('');
-  const ap = summary.daemonPhases.apiClient;
-  out.push(`(b) phases, client side (median ms): create ${ap.create} | wait headers ${ap.waitHeaders} | start ${ap.start} | start→exit ${ap.startToExit} | delete ${ap.delete}`);
-  for (const k of ['a', 'b'] as const) {
-    const l = summary.daemonPhases.containerStartedLog[k];
+  const { b: pb, g: pg } = summary.daemonPhases.apiClient;
+  out.push(`(b) phases, client side (median ms): create ${pb.create} | wait headers ${pb.waitHeaders} | start ${pb.start} | start→removed ${pb.startToRemoved}`);
+  out.push(`(g) phases, client side (median ms): create ${pg.create} | wait headers ${pg.waitHeaders} | start ${pg.start} | start→exit ${pg.startToExit} | delete ${pg.delete}`);
+  for (const k of ['a', 'b', 'g'] as const) {
+    const l = summary.daemonPhases.containerStartedLog[k]!;
     out.push(`daemon log 'container started' during (${k}) (median ms): bundle ${l.bundleMs} | create (conmon + runc create) ${l.createMs} | start (runc start) ${l.startMs}`);
   }
   out.push('');
@@ -383,6 +421,9 @@ async function main(): Promise<number> {
   }
   out.push('');
   out.push(`note: ${podmanNote}`);
+  out.push(
+    "note: (b) sends what `docker run --rm` sends (AutoRemove, so the daemon removes the container itself, and a wait for `removed`), which is also the daemon's share of (a); (g) is the older create/start/wait/rm sequence of four requests.",
+  );
   if (caVar) {
     out.push(
       `note: NODE_EXTRA_CA_CERTS is set here; Node 20 parses that bundle at every start, which (d) includes. bin/vessel starts node without it (the CLI does no TLS), so (f), node's start without it, is the CLI's own floor.`,
