@@ -184,10 +184,21 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
 }
 
 /* pipe() -> [readFd, writeFd], both close-on-exec. */
+/* pipe(nonblockingRead?) -> [read end, write end], both close-on-exec; the
+ * read end optionally non-blocking (read what is there without a stream). */
 static napi_value js_pipe(napi_env env, napi_callback_info info) {
   int fds[2];
-  napi_value arr, v;
+  size_t argc = 1;
+  bool nonblock = false;
+  napi_value arr, v, argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1) napi_get_value_bool(env, argv[0], &nonblock);
   if (pipe2(fds, O_CLOEXEC) != 0) return vn_throw_errno(env, errno, "pipe", "");
+  if (nonblock && fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK) != 0) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return vn_throw_errno(env, err, "fcntl", "");
+  }
   if (napi_create_array_with_length(env, 2, &arr) != napi_ok) { close(fds[0]); close(fds[1]); return NULL; }
   for (uint32_t i = 0; i < 2; i++) {
     napi_create_int32(env, fds[i], &v);

@@ -13,8 +13,7 @@
  * (the container pid, or -1 and an error; for exec sessions later the exit
  * code); `_OCI_ATTACHPIPE`/`_OCI_STARTPIPE` sequence exec attach.
  */
-import { existsSync } from 'node:fs';
-import type net from 'node:net';
+import { closeSync, existsSync, readSync, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { spawnDetached, type StdioSpec } from '../core/detached-spawn.js';
 import { InternalError, UnavailableError } from '../core/errors.js';
@@ -130,10 +129,12 @@ export class SyncReader {
 interface ConmonProcess {
   pid: number;
   running(): boolean;
-  stderr: Readable;
   sync: Readable;
   attach: Readable | null;
-  start: Writable | null;
+  /** conmon's stderr: a stream, or with `fds` a non-blocking descriptor (read when something failed). */
+  stderr: Readable | number;
+  /** The start pipe: a stream, or with `fds` a descriptor (one byte is all it ever carries). */
+  start: Writable | number | null;
 }
 
 /**
@@ -148,30 +149,47 @@ function conmonEnviron(extra: string[]): string[] {
   return [...env, ...extra];
 }
 
-/** conmon with its sync pipe (fd 3) and, as asked, an attach pipe and a start pipe on the next descriptors. */
-function spawnConmon(args: string[], cwd: string, want: { attach: boolean; start: boolean }): ConmonProcess {
+/**
+ * conmon with its sync pipe (fd 3) and, as asked, an attach pipe and a start
+ * pipe on the next descriptors. `fds`: stderr and the start pipe as plain
+ * descriptors rather than streams (a container's create, on every start).
+ */
+function spawnConmon(args: string[], cwd: string, want: { attach: boolean; start: boolean; fds?: boolean }): ConmonProcess {
   const extra = ['_OCI_SYNCPIPE=3'];
-  const stdio: StdioSpec[] = ['ignore', 'ignore', 'fromChild', 'fromChild'];
+  const stdio: StdioSpec[] = ['ignore', 'ignore', want.fds ? 'fromChildFd' : 'fromChild', 'fromChild'];
   if (want.attach) {
     extra.push(`_OCI_ATTACHPIPE=${stdio.length}`);
     stdio.push('fromChild');
   }
+  const startAt = stdio.length;
   if (want.start) {
-    extra.push(`_OCI_STARTPIPE=${stdio.length}`);
-    stdio.push('toChild');
+    extra.push(`_OCI_STARTPIPE=${startAt}`);
+    stdio.push(want.fds ? 'toChildFd' : 'toChild');
   }
   const env = conmonEnviron(extra);
   // conmon writes stray files (an `oom` marker) into its working directory: keep them in the bundle.
   const child = spawnDetached(CONMON, args, { env, cwd, stdio });
-  const [, , stderr, sync, ...rest] = child.pipes as net.Socket[];
+  const at = (i: number) => child.pipes[i] ?? child.fds[i] ?? null;
   return {
     pid: child.pid,
     running: child.running,
-    stderr: stderr!,
-    sync: sync!,
-    attach: want.attach ? rest.shift()! : null,
-    start: want.start ? rest.shift()! : null,
+    stderr: at(2)!,
+    sync: child.pipes[3]!,
+    attach: want.attach ? child.pipes[4]! : null,
+    start: want.start ? at(startAt) : null,
   };
+}
+
+/** What a non-blocking descriptor holds right now (conmon's stderr after a failure). */
+function readAvailable(fd: number): string {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(4096);
+  try {
+    for (let n; (n = readSync(fd, buf)) > 0 && chunks.length < 16; ) chunks.push(Buffer.from(buf.subarray(0, n)));
+  } catch {
+    /* EAGAIN: nothing more for now */
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 export interface PendingCreate {
@@ -213,23 +231,29 @@ export function monitorOptions(c: ContainerRecord, paths: DaemonPaths, runtime: 
 export function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile: string }): PendingCreate {
   checkBinaries(o.runtime);
   const args = [...commonArgs(o), '-p', o.pidFile, '-P', o.conmonPidFile];
-  const child = spawnConmon(args, o.bundle, { attach: false, start: true });
-  const stderr: string[] = [];
-  child.stderr.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
-  child.start!.on('error', () => {});
+  const child = spawnConmon(args, o.bundle, { attach: false, start: true, fds: true });
   const sync = new SyncReader(child.sync);
+  const own = [child.stderr as number, child.start as number];
+  const closeFds = () => {
+    for (const fd of own.splice(0)) closeSync(fd);
+  };
   const close = () => {
     child.sync.destroy();
-    child.stderr.destroy();
-    child.start!.destroy();
+    closeFds();
   };
   return {
     async go() {
       // Anything read, even EOF, lets conmon go on: only a write is a go-ahead.
-      child.start!.end('0');
-      const msg = await sync.next(60_000).finally(close);
+      try {
+        writeSync(child.start as number, '0');
+      } catch {
+        /* conmon is gone: its sync pipe tells */
+      }
+      const msg = await sync.next(60_000);
+      const stderr = !msg || msg.data < 0 ? readAvailable(child.stderr as number) : '';
+      close();
       if (!msg || msg.data < 0) {
-        const detail = cleanRuntimeMessage(msg?.message ?? stderr.join('')) || 'conmon exited without reporting the container';
+        const detail = cleanRuntimeMessage(msg?.message ?? stderr) || 'conmon exited without reporting the container';
         throw new InternalError(`Failed to create container: ${detail}`);
       }
       return { pid: msg.data };
@@ -264,11 +288,12 @@ export function conmonExec(o: ConmonCommon & { processSpecPath: string }): ExecS
   // Each session needs its own pid file; conmon's default is shared by all execs of a container.
   const args = [...commonArgs(o), '-p', `${o.bundle}/pid`, '--exec', '--exec-attach', '--exec-process-spec', o.processSpecPath];
   const child = spawnConmon(args, o.bundle, { attach: true, start: true });
+  const stderrPipe = child.stderr as Readable;
   const stderr: string[] = [];
-  child.stderr.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+  stderrPipe.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
   const sync = new SyncReader(child.sync);
   const attach = new SyncReader(child.attach!);
-  const startPipe = child.start!;
+  const startPipe = child.start as Writable;
   startPipe.on('error', () => {});
   // conmon blocks on a first read of the start pipe before doing anything.
   startPipe.write('0');
@@ -283,7 +308,7 @@ export function conmonExec(o: ConmonCommon & { processSpecPath: string }): ExecS
   });
   const exitCode = pid.then(async () => {
     const m = await sync.next(Infinity);
-    for (const p of [child.sync, child.attach!, startPipe, child.stderr]) p.destroy();
+    for (const p of [child.sync, child.attach!, startPipe, stderrPipe]) p.destroy();
     return m ? m.data : 255;
   });
   pid.catch(() => {});

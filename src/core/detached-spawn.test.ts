@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { closeSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { spawnDetached } from './detached-spawn.js';
 
 function readAll(s: NodeJS.ReadableStream): Promise<string> {
@@ -43,6 +43,26 @@ test('a detached child starts with every signal at its default and none blocked'
   const text = await readAll(child.pipes[1]!);
   assert.equal(await child.exited, 0);
   assert.deepEqual(text.trim().split('\n').sort(), ['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000']);
+});
+
+test('descriptor pipes: the parent gets plain descriptors, the reading one non-blocking', async (t) => {
+  const keepAlive = setInterval(() => {}, 1000);
+  t.after(() => clearInterval(keepAlive));
+  const child = spawnDetached('/bin/sh', ['-c', 'read line <&3; echo "got $line" >&2'], {
+    env: { PATH: process.env.PATH },
+    cwd: '/',
+    stdio: ['ignore', 'ignore', 'fromChildFd', 'toChildFd'],
+  });
+  const [errFd, inFd] = [child.fds[2]!, child.fds[3]!];
+  assert.deepEqual(child.pipes, [null, null, null, null]);
+  assert.ok(errFd > 2 && inFd > 2);
+  const buf = Buffer.alloc(64);
+  assert.throws(() => readSync(errFd, buf), (e: NodeJS.ErrnoException) => e.code === 'EAGAIN', 'nothing written yet: no blocking');
+  writeSync(inFd, 'hi\n');
+  closeSync(inFd);
+  assert.equal(await child.exited, 0);
+  assert.equal(buf.subarray(0, readSync(errFd, buf)).toString(), 'got hi\n');
+  closeSync(errFd);
 });
 
 test('a missing program is one error and leaves no descriptor behind', () => {

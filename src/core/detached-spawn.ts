@@ -12,13 +12,20 @@ import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { pipe, reap, spawnProcess } from '../native/native.js';
 
-/** Per child descriptor: none (/dev/null), a pipe the child writes to, or one it reads from. */
-export type StdioSpec = 'ignore' | 'fromChild' | 'toChild';
+/**
+ * Per child descriptor: none (/dev/null), a pipe the child writes to, or one
+ * it reads from. The `…Fd` kinds hand the parent its end as a plain
+ * descriptor instead of a stream (non-blocking for `fromChildFd`): for pipes
+ * used once or only when something failed, a stream costs more than the use.
+ */
+export type StdioSpec = 'ignore' | 'fromChild' | 'toChild' | 'fromChildFd' | 'toChildFd';
 
 export interface DetachedChild {
   pid: number;
-  /** The parent's end of each pipe, indexed by the child's descriptor (null for 'ignore'). */
+  /** The parent's end of each stream pipe, indexed by the child's descriptor (null for the other kinds). */
   pipes: Array<net.Socket | null>;
+  /** The parent's end of each `…Fd` pipe, indexed by the child's descriptor (null for the other kinds); the caller closes them. */
+  fds: Array<number | null>;
   /** The direct child's exit code (128 + signal when killed); polled on unref'd timers, so it does not keep the process alive. */
   exited: Promise<number>;
   /** Whether the direct child still runs, checked now (reaping it if it ended). */
@@ -79,8 +86,9 @@ export function spawnDetached(file: string, args: string[], o: DetachedSpawnOpti
         parentFds.push(null);
         continue;
       }
-      const [r, w] = pipe();
-      const [mine, theirs] = s === 'fromChild' ? [r, w] : [w, r];
+      const fromChild = s === 'fromChild' || s === 'fromChildFd';
+      const [r, w] = pipe(s === 'fromChildFd');
+      const [mine, theirs] = fromChild ? [r, w] : [w, r];
       parentFds.push(mine);
       childEnds.push(theirs);
       childFds.push(theirs);
@@ -93,9 +101,11 @@ export function spawnDetached(file: string, args: string[], o: DetachedSpawnOpti
   } finally {
     for (const fd of childEnds) closeSync(fd);
   }
+  const stream = (i: number) => o.stdio[i] === 'fromChild' || o.stdio[i] === 'toChild';
   const pipes = parentFds.map((fd, i) =>
-    fd === null ? null : new net.Socket({ fd, readable: o.stdio[i] === 'fromChild', writable: o.stdio[i] === 'toChild' }),
+    fd === null || !stream(i) ? null : new net.Socket({ fd, readable: o.stdio[i] === 'fromChild', writable: o.stdio[i] === 'toChild' }),
   );
+  const fds = parentFds.map((fd, i) => (fd === null || stream(i) ? null : fd));
   const r = reaper(pid);
-  return { pid, pipes, exited: r.exited, running: r.check };
+  return { pid, pipes, fds, exited: r.exited, running: r.check };
 }

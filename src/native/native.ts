@@ -39,7 +39,7 @@ interface Addon {
   SeqpacketSocket: new (path: string, owner: object) => NativeSocket;
   spawn(file: string, argv: string[], env: string[], cwd: string, fds: number[]): number;
   reap(pid: number): number | null;
-  pipe(): [number, number];
+  pipe(nonblockingRead?: boolean): [number, number];
   removeTree(path: string): Promise<void>;
   rmdirAll(paths: string): Promise<void>;
 }
@@ -128,9 +128,9 @@ export function reap(pid: number): number | null {
   return addon().reap(pid);
 }
 
-/** pipe2(O_CLOEXEC): [read end, write end]. */
-export function pipe(): [number, number] {
-  return addon().pipe();
+/** pipe2(O_CLOEXEC): [read end, write end]; `nonblockingRead` makes the read end O_NONBLOCK. */
+export function pipe(nonblockingRead = false): [number, number] {
+  return addon().pipe(nonblockingRead);
 }
 
 /** umount2(2) on a thread-pool thread, so it can overlap other work; rejects like `umount` throws. */
