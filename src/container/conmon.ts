@@ -141,7 +141,7 @@ interface ConmonProcess {
  * conmon's environment, which it passes on to the runtime: the daemon's PATH
  * (and TZ, which its log timestamps follow), nothing else. Without any locale
  * variable conmon's setlocale() stays in the C locale instead of reading a
- * dozen locale files on every container start.
+ * couple of dozen locale files on every container start.
  */
 function conmonEnviron(extra: string[]): string[] {
   const env = [`PATH=${process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'}`];
