@@ -13,7 +13,7 @@
  * (the container pid, or -1 and an error; for exec sessions later the exit
  * code); `_OCI_ATTACHPIPE`/`_OCI_STARTPIPE` sequence exec attach.
  */
-import { closeSync, existsSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { spawnDetached, type StdioSpec } from '../core/detached-spawn.js';
 import { InternalError, UnavailableError } from '../core/errors.js';
@@ -252,6 +252,12 @@ export function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile:
       const msg = await sync.next(60_000);
       const stderr = !msg || msg.data < 0 ? readAvailable(child.stderr as number) : '';
       close();
+      // conmon read runc's pid file before it reported: the file has served.
+      try {
+        unlinkSync(o.pidFile);
+      } catch {
+        /* not written (a failed create) */
+      }
       if (!msg || msg.data < 0) {
         const detail = cleanRuntimeMessage(msg?.message ?? stderr) || 'conmon exited without reporting the container';
         throw new InternalError(`Failed to create container: ${detail}`);

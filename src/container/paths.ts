@@ -1,5 +1,6 @@
 /** Where a daemon keeps things, derived from its root; nothing is shared between two roots. */
 import { createHash } from 'node:crypto';
+import { statfsSync } from 'node:fs';
 import path from 'node:path';
 
 export interface DaemonPaths {
@@ -12,6 +13,12 @@ export interface DaemonPaths {
   runtimeRoot: string;
   exits: string;
   sockets: string;
+  /**
+   * runc's pid files (conmon asks for one per start; runc writes it with
+   * O_SYNC, a disk write on every start when it lands on disk). The daemon
+   * points this at a tmpfs when there is one (`pidFileDir`).
+   */
+  pids: string;
   /**
    * Scratch space for work in progress (build contexts, COPY staging): private
    * to this daemon, emptied at start-up, so a daemon killed mid-build leaves
@@ -37,6 +44,7 @@ export function daemonPaths(root: string): DaemonPaths {
     runtimeRoot: path.join(run, 'runtime'),
     exits: path.join(run, 'exits'),
     sockets: path.join(run, 'sock'),
+    pids: path.join(run, 'pids'),
     tmp: path.join(abs, 'tmp'),
     cgroupParent: `/vessel-${hash}`,
   };
@@ -68,11 +76,27 @@ export function containerPaths(p: DaemonPaths, id: string): ContainerPaths {
     rootfs: path.join(dir, 'rootfs'),
     log: path.join(dir, 'ctr.log'),
     persist: path.join(dir, 'persist'),
-    pidFile: path.join(dir, 'pid'),
+    pidFile: path.join(p.pids, `${id}.pid`),
     conmonPidFile: path.join(dir, 'conmon.pid'),
     hostname: path.join(dir, 'hostname'),
     hosts: path.join(dir, 'hosts'),
     resolvConf: path.join(dir, 'resolv.conf'),
     execs: path.join(dir, 'exec'),
   };
+}
+
+const TMPFS_MAGIC = 0x01021994;
+
+/**
+ * Where runc's pid files go: a directory of this daemon's own on /dev/shm when
+ * that is a tmpfs (an O_SYNC write there costs nothing), else under `run/`.
+ * The files live for the moment between `runc create` and conmon reading them.
+ */
+export function pidFileDir(p: DaemonPaths, shm = '/dev/shm'): string {
+  try {
+    if (statfsSync(shm).type === TMPFS_MAGIC) return path.join(shm, `vessel-${p.cgroupParent.replace(/^\/vessel-/, '')}-pids`);
+  } catch {
+    /* no /dev/shm */
+  }
+  return path.join(p.run, 'pids');
 }

@@ -11,7 +11,7 @@ import { log, setLogLevel } from '../core/log.js';
 import { detectCgroupVersion } from '../container/cgroups.js';
 import { ExecManager } from '../container/exec-manager.js';
 import { ContainerManager } from '../container/manager.js';
-import { daemonPaths } from '../container/paths.js';
+import { daemonPaths, pidFileDir } from '../container/paths.js';
 import { ImageStore } from '../image/image-store.js';
 import { NetworkManager } from '../network/network-manager.js';
 import { openDb } from '../store/db.js';
@@ -74,9 +74,13 @@ async function lockRoot(root: string): Promise<string> {
 
 export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => Promise<void>; ctx: DaemonContext }> {
   setLogLevel(config.logLevel);
-  const paths = daemonPaths(config.root);
+  const base = daemonPaths(config.root);
+  const paths = { ...base, pids: pidFileDir(base) };
   await fs.mkdir(paths.root, { recursive: true, mode: 0o711 });
   const pidFile = await lockRoot(paths.root);
+  // runc's pid files matter only while a create runs, and none runs now.
+  await fs.rm(paths.pids, { recursive: true, force: true });
+  await fs.mkdir(paths.pids, { recursive: true, mode: 0o700 });
   // Scratch left by a daemon that was killed mid-build belongs to nobody now.
   await fs.rm(paths.tmp, { recursive: true, force: true });
   await fs.mkdir(paths.tmp, { recursive: true, mode: 0o700 });
@@ -152,6 +156,7 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
     db.close();
     await fs.rm(socketPathOf(config.host), { force: true });
     await fs.rm(pidFile, { force: true });
+    await fs.rmdir(paths.pids).catch(() => {}); // empty unless a create was cut short
   };
   return { stop, ctx };
 }
