@@ -183,7 +183,8 @@ describe('virtual machines', { timeout: 1_800_000 }, () => {
     const cIp = (await d.ok(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'c2'])).trim();
     await waitFor('the guest agent', async () => (await d.cli(['vm', 'exec', 'v2', '--', 'true'], { timeoutMs: 200_000 })).code === 0, 300_000, 1000);
     const ran = await waitFor('the cloud-init user-data to run', async () => {
-      const r = await d.cli(['vm', 'exec', 'v2', '--', 'cat', '/etc/from-cloud-init', '/root/ran-on']);
+      // runcmd's shell creates /root/ran-on before `hostname` writes to it: wait for the content.
+      const r = await d.cli(['vm', 'exec', 'v2', '--', 'sh', '-c', 'test -s /root/ran-on && cat /etc/from-cloud-init /root/ran-on']);
       return r.code === 0 ? r.stdout : '';
     }, 60_000, 1000);
     assert.equal(ran, 'hello ci\nv2\n', 'write_files and runcmd ran at first boot');
