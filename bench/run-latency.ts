@@ -352,6 +352,14 @@ async function main(): Promise<number> {
     ...(podman ? [{ name: '(a)/(e)', what: 'vessel vs podman', value: med('a') / med('e'), goal: 0.8, stretch: 0.6 as number | null }] : []),
   ].map((r) => ({ ...r, value: r2(r.value), pass: r.value <= r.goal, stretchPass: r.stretch === null ? null : r.value <= r.stretch }));
 
+  // Each round measures every variant once, back to back: the per-round ratio
+  // cancels most of the load drift that moves both medians between runs.
+  const paired = (num: Key, den: Key) => {
+    const xs = samples[num]!.map((v, i) => v / samples[den]![i]!).filter((x) => Number.isFinite(x));
+    const st = summarize(xs);
+    return { name: `(${num})/(${den})`, median: r2(st.median), p10: r2(st.p10), p90: r2(st.p90) };
+  };
+  const pairedRatios = [paired('b', 'c'), paired('g', 'c')];
   const phase = (v: 'b' | 'g', k: keyof BPhases) => r1(summarize(bPhases[v].map((p) => p[k])).median);
   const daemonPhase = (key: 'a' | 'b' | 'g', k: keyof StartedLine) => r1(summarize(started[key].map((s) => s[k])).median);
   const podmanNote =
@@ -372,6 +380,7 @@ async function main(): Promise<number> {
       }),
     ),
     ratios,
+    pairedRatios,
     daemonPhases: {
       apiClient: {
         b: { create: phase('b', 'create'), waitHeaders: phase('b', 'waitHeaders'), start: phase('b', 'start'), startToRemoved: phase('b', 'exit') },
@@ -419,6 +428,8 @@ async function main(): Promise<number> {
     const stretch = r.stretch === null ? '' : `, stretch ≤ ${r.stretch}: ${r.stretchPass ? 'PASS' : 'MISS'}`;
     out.push(`  ${r.name.padEnd(15)} = ${r.value.toFixed(2).padStart(5)}   goal ≤ ${r.goal}: ${verdict}${stretch}   (${r.what})`);
   }
+  out.push('per-round ratios (median, p10–p90; for information, the goals are on the ratios of medians above):');
+  for (const r of pairedRatios) out.push(`  ${r.name.padEnd(15)} = ${r.median.toFixed(2).padStart(5)}   (${r.p10.toFixed(2)}–${r.p90.toFixed(2)})`);
   out.push('');
   out.push(`note: ${podmanNote}`);
   out.push(
