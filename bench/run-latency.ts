@@ -202,6 +202,36 @@ async function main(): Promise<number> {
     return ms;
   };
 
+  /**
+   * One `busybox true` through the API, the way a Docker client runs it: (b)
+   * as `docker run --rm` (AutoRemove, wait for `removed`), (g) with a wait for
+   * the exit and an explicit DELETE. Returns the milliseconds from create on.
+   */
+  const apiRun = async (key: 'b' | 'g'): Promise<number> => {
+    const autoRemove = key === 'b';
+    const t0 = performance.now();
+    const created = await api.ok<{ Id: string }>('POST', '/containers/create', {
+      Image: 'busybox',
+      Cmd: ['true'],
+      HostConfig: { NetworkMode: 'none', ...(autoRemove ? { AutoRemove: true } : {}) },
+    });
+    const t1 = performance.now();
+    const waitRes = await api.begin('POST', `/containers/${created.Id}/wait?condition=${autoRemove ? 'removed' : 'next-exit'}`);
+    const waitBody = Api.readBody(waitRes);
+    waitBody.catch(() => undefined); // awaited below; do not let an early failure go unhandled
+    if (waitRes.statusCode !== 200) throw new Error(`wait: HTTP ${waitRes.statusCode}: ${await waitBody}`);
+    const t2 = performance.now();
+    await api.ok('POST', `/containers/${created.Id}/start`);
+    const t3 = performance.now();
+    const status = JSON.parse(await waitBody) as { StatusCode: number; Error?: { Message?: string } | null };
+    const t4 = performance.now();
+    if (status.StatusCode !== 0) throw new Error(`busybox true exited ${status.StatusCode} ${status.Error?.Message ?? ''}`);
+    if (!autoRemove) await api.ok('DELETE', `/containers/${created.Id}`);
+    const t5 = performance.now();
+    if (recordPhases) bPhases[key].push({ create: t1 - t0, waitHeaders: t2 - t1, start: t3 - t2, exit: t4 - t3, remove: t5 - t4 });
+    return t5 - t0;
+  };
+
   const variants: Variant[] = [
     {
       key: 'a',
@@ -218,53 +248,13 @@ async function main(): Promise<number> {
       key: 'b',
       label: "daemon: docker run --rm's requests via API",
       command: 'POST /containers/create (HostConfig.AutoRemove); POST /wait?condition=removed; POST /start; (wait body once removed)',
-      run: () =>
-        withStarted('b', async () => {
-          const t0 = performance.now();
-          const created = await api.ok<{ Id: string }>('POST', '/containers/create', {
-            Image: 'busybox',
-            Cmd: ['true'],
-            HostConfig: { NetworkMode: 'none', AutoRemove: true },
-          });
-          const t1 = performance.now();
-          const waitRes = await api.begin('POST', `/containers/${created.Id}/wait?condition=removed`);
-          const waitBody = Api.readBody(waitRes);
-          waitBody.catch(() => undefined); // awaited below; do not let an early failure go unhandled
-          if (waitRes.statusCode !== 200) throw new Error(`wait: HTTP ${waitRes.statusCode}: ${await waitBody}`);
-          const t2 = performance.now();
-          await api.ok('POST', `/containers/${created.Id}/start`);
-          const t3 = performance.now();
-          const status = JSON.parse(await waitBody) as { StatusCode: number; Error?: { Message?: string } | null };
-          const t4 = performance.now();
-          if (status.StatusCode !== 0) throw new Error(`busybox true exited ${status.StatusCode} ${status.Error?.Message ?? ''}`);
-          if (recordPhases) bPhases.b.push({ create: t1 - t0, waitHeaders: t2 - t1, start: t3 - t2, exit: t4 - t3, remove: 0 });
-          return t4 - t0;
-        }),
+      run: () => withStarted('b', () => apiRun('b')),
     },
     {
       key: 'g',
       label: 'daemon: create+wait+start+exit, then DELETE',
       command: 'POST /containers/create; POST /wait?condition=next-exit; POST /start; (wait body); DELETE /containers/{id}',
-      run: () =>
-        withStarted('g', async () => {
-          const t0 = performance.now();
-          const created = await api.ok<{ Id: string }>('POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none' } });
-          const t1 = performance.now();
-          const waitRes = await api.begin('POST', `/containers/${created.Id}/wait?condition=next-exit`);
-          const waitBody = Api.readBody(waitRes);
-          waitBody.catch(() => undefined);
-          if (waitRes.statusCode !== 200) throw new Error(`wait: HTTP ${waitRes.statusCode}: ${await waitBody}`);
-          const t2 = performance.now();
-          await api.ok('POST', `/containers/${created.Id}/start`);
-          const t3 = performance.now();
-          const status = JSON.parse(await waitBody) as { StatusCode: number; Error?: { Message?: string } | null };
-          const t4 = performance.now();
-          if (status.StatusCode !== 0) throw new Error(`busybox true exited ${status.StatusCode} ${status.Error?.Message ?? ''}`);
-          await api.ok('DELETE', `/containers/${created.Id}`);
-          const t5 = performance.now();
-          if (recordPhases) bPhases.g.push({ create: t1 - t0, waitHeaders: t2 - t1, start: t3 - t2, exit: t4 - t3, remove: t5 - t4 });
-          return t5 - t0;
-        }),
+      run: () => withStarted('g', () => apiRun('g')),
     },
     {
       key: 'c',

@@ -13,6 +13,7 @@
 #include <node_api.h>
 #include <errno.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,22 +34,34 @@ static int remove_tree_op(const char *path, int flags) {
   return walk_err;
 }
 
-static napi_value js_remove_tree(napi_env env, napi_callback_info info) {
+/* The one string argument of a call, NUL-free (and absolute when `absolute`),
+ * as a malloc'd copy; NULL with an exception pending otherwise. */
+static char *string_arg(napi_env env, napi_callback_info info, const char *usage, bool absolute, const char *syscall) {
   size_t argc = 1, len = 0;
-  napi_value argv[1], promise;
-  char *path;
+  napi_value argv[1];
+  char *s;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok || len == 0) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "removeTree(path)");
+      napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok || (absolute && len == 0)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
     return NULL;
   }
-  if (!(path = malloc(len + 1))) return vn_throw_errno(env, ENOMEM, "remove", "");
-  napi_get_value_string_utf8(env, argv[0], path, len + 1, &len);
-  if (strlen(path) != len || path[0] != '/') {
-    free(path);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "removeTree needs an absolute path without NUL bytes");
+  if (!(s = malloc(len + 1))) {
+    vn_throw_errno(env, ENOMEM, syscall, "");
     return NULL;
   }
+  napi_get_value_string_utf8(env, argv[0], s, len + 1, &len);
+  if (strlen(s) != len || (absolute && s[0] != '/')) {
+    free(s);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", absolute ? "an absolute path without NUL bytes is needed" : "no NUL bytes allowed");
+    return NULL;
+  }
+  return s;
+}
+
+static napi_value js_remove_tree(napi_env env, napi_callback_info info) {
+  napi_value promise;
+  char *path = string_arg(env, info, "removeTree(path)", true, "remove");
+  if (!path) return NULL;
   promise = vn_queue_path_op(env, path, 0, remove_tree_op, "remove");
   free(path);
   return promise;
@@ -79,21 +92,9 @@ static int rmdir_all_op(const char *list, int flags) {
  * v1 hierarchy) removed in one thread-pool job instead of one syscall each on
  * the main thread or one job each. */
 static napi_value js_rmdir_all(napi_env env, napi_callback_info info) {
-  size_t argc = 1, len = 0;
-  napi_value argv[1], promise;
-  char *list;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "rmdirAll(paths)");
-    return NULL;
-  }
-  if (!(list = malloc(len + 1))) return vn_throw_errno(env, ENOMEM, "rmdir", "");
-  napi_get_value_string_utf8(env, argv[0], list, len + 1, &len);
-  if (strlen(list) != len) {
-    free(list);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "rmdirAll paths must not contain NUL bytes");
-    return NULL;
-  }
+  napi_value promise;
+  char *list = string_arg(env, info, "rmdirAll(paths)", false, "rmdir");
+  if (!list) return NULL;
   promise = vn_queue_path_op(env, list, 0, rmdir_all_op, "rmdir");
   free(list);
   return promise;
