@@ -58,13 +58,18 @@ static char *string_arg(napi_env env, napi_callback_info info, const char *usage
   return s;
 }
 
-static napi_value js_remove_tree(napi_env env, napi_callback_info info) {
+/* Runs `op` on the call's string argument on a thread-pool thread; the promise settles with its result. */
+static napi_value queue_string_op(napi_env env, napi_callback_info info, const char *usage, bool absolute, vn_path_op op, const char *syscall) {
   napi_value promise;
-  char *path = string_arg(env, info, "removeTree(path)", true, "remove");
-  if (!path) return NULL;
-  promise = vn_queue_path_op(env, path, 0, remove_tree_op, "remove");
-  free(path);
+  char *arg = string_arg(env, info, usage, absolute, syscall);
+  if (!arg) return NULL;
+  promise = vn_queue_path_op(env, arg, 0, op, syscall);
+  free(arg);
   return promise;
+}
+
+static napi_value js_remove_tree(napi_env env, napi_callback_info info) {
+  return queue_string_op(env, info, "removeTree(path)", true, remove_tree_op, "remove");
 }
 
 /* The paths of rmdirAll, one per line: each is removed; a missing one counts
@@ -92,12 +97,7 @@ static int rmdir_all_op(const char *list, int flags) {
  * v1 hierarchy) removed in one thread-pool job instead of one syscall each on
  * the main thread or one job each. */
 static napi_value js_rmdir_all(napi_env env, napi_callback_info info) {
-  napi_value promise;
-  char *list = string_arg(env, info, "rmdirAll(paths)", false, "rmdir");
-  if (!list) return NULL;
-  promise = vn_queue_path_op(env, list, 0, rmdir_all_op, "rmdir");
-  free(list);
-  return promise;
+  return queue_string_op(env, info, "rmdirAll(paths)", false, rmdir_all_op, "rmdir");
 }
 
 napi_status vn_register_remove_tree(napi_env env, napi_value exports) {
