@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
 #include "vessel_native.h"
 
 #define SPAWN_MAX_FDS 64
@@ -183,7 +184,6 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* pipe() -> [readFd, writeFd], both close-on-exec. */
 /* pipe(nonblockingRead?) -> [read end, write end], both close-on-exec; the
  * read end optionally non-blocking (read what is there without a stream). */
 static napi_value js_pipe(napi_env env, napi_callback_info info) {
@@ -207,11 +207,98 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* ---------- watchExit: a callback when a process (not only a child) exits ---------- */
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context actx;
+  int fd;
+} exit_watch_t;
+
+static void exit_watch_closed(uv_handle_t *h) {
+  exit_watch_t *w = h->data;
+  close(w->fd);
+  free(w);
+}
+
+/* The pidfd turns readable once the process has exited (before it is reaped). */
+static void on_exit_ready(uv_poll_t *h, int status, int events) {
+  exit_watch_t *w = h->data;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  napi_value cb, recv, ignored;
+  (void)status;
+  (void)events;
+  uv_poll_stop(h);
+  if (napi_open_handle_scope(env, &scope) == napi_ok) {
+    /* Through make_callback, so that promise reactions run right after. */
+    if (napi_get_reference_value(env, w->cb, &cb) == napi_ok && napi_get_global(env, &recv) == napi_ok)
+      napi_make_callback(env, w->actx, recv, cb, 0, NULL, &ignored);
+    napi_close_handle_scope(env, scope);
+  }
+  napi_delete_reference(env, w->cb);
+  napi_async_destroy(env, w->actx);
+  uv_close((uv_handle_t *)h, exit_watch_closed);
+}
+
+/* watchExit(pid, cb) -> boolean: cb() once `pid` has exited, through a pidfd
+ * polled on the event loop (which it does not keep alive). False, and cb is
+ * never called, when the process is already gone or the kernel has no pidfds. */
+static napi_value js_watch_exit(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], name, result;
+  napi_valuetype t;
+  int32_t pid = 0;
+  uv_loop_t *loop;
+  exit_watch_t *w;
+  int fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0 ||
+      napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "watchExit(pid, callback)");
+    return NULL;
+  }
+  fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0); /* a pidfd is close-on-exec */
+  if (fd < 0) {
+    napi_get_boolean(env, false, &result);
+    return result;
+  }
+  if (!(w = calloc(1, sizeof *w))) {
+    close(fd);
+    return vn_throw_errno(env, ENOMEM, "pidfd_open", "");
+  }
+  w->env = env;
+  w->fd = fd;
+  w->poll.data = w;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &w->poll, fd) != 0) {
+    close(fd);
+    free(w);
+    return vn_throw_errno(env, EIO, "pidfd_open", "poll");
+  }
+  if (napi_create_reference(env, argv[1], 1, &w->cb) != napi_ok ||
+      napi_create_string_utf8(env, "vessel.watchExit", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &w->actx) != napi_ok || uv_poll_start(&w->poll, UV_READABLE, on_exit_ready) != 0) {
+    if (w->cb) napi_delete_reference(env, w->cb);
+    uv_close((uv_handle_t *)&w->poll, exit_watch_closed);
+    return vn_throw_errno(env, EIO, "pidfd_open", "poll");
+  }
+  uv_unref((uv_handle_t *)&w->poll);
+  napi_get_boolean(env, true, &result);
+  return result;
+}
+
 napi_status vn_register_spawn(napi_env env, napi_value exports) {
   const napi_property_descriptor fns[] = {
     { "spawn", NULL, js_spawn, NULL, NULL, NULL, napi_default, NULL },
     { "reap", NULL, js_reap, NULL, NULL, NULL, napi_default, NULL },
     { "pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL },
+    { "watchExit", NULL, js_watch_exit, NULL, NULL, NULL, napi_default, NULL },
   };
   return napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
 }

@@ -38,6 +38,7 @@ import { volumeServiceFor } from '../volume/registry.js';
 import type { ContainerNetworkInfo } from '../network/network-manager.js';
 import { portRequests } from '../network/ports.js';
 import { networkInfo, networkModeOf, setupContainerNetwork } from './network-mode.js';
+import { EarlyReleases } from './early-release.js';
 
 import { readSmall, unlinkIfPresent, type ContainerEvent, type ManagerOptions, type WaitCondition, type Waiter } from './manager-types.js';
 
@@ -54,6 +55,8 @@ export class ContainerManager extends EventEmitter {
   #released = new Set<string>();
   /** conmon started ahead for created containers (see prepareStart). */
   #warm = new WarmMonitors();
+  /** Releases begun when a started container's init exits, before its exit file (early-release.ts). */
+  #early = new EarlyReleases();
   #watcher: FSWatcher | null = null;
   #scanTimer: NodeJS.Timeout | null = null;
   #runtimes = new Map<string, OciRuntime>();
@@ -238,6 +241,11 @@ export class ContainerManager extends EventEmitter {
       const conmon = pending;
       pending = null;
       const { pid } = await conmon.go();
+      this.#early.watch(id, pid, {
+        stillRunning: () => this.store.get(id)?.state.Status === 'running',
+        oomKilled: () => this.#oomKilled(id),
+        release: () => this.#releaseRuntime(c, pid, true),
+      });
       for (const session of this.#pendingAttach.get(id) ?? []) this.#connect(c, session);
       this.#pendingAttach.delete(id);
       const t2 = performance.now();
@@ -362,9 +370,8 @@ export class ContainerManager extends EventEmitter {
     }
     const text = readSmall(exitFile);
     const code = Number.parseInt(text.trim(), 10);
-    const p = containerPaths(this.paths, id);
-    // One small cgroup file, read synchronously: cheaper than a thread-pool round trip on every exit.
-    const oom = existsSync(`${p.persist}/oom`) || new ContainerCgroup(`${this.paths.cgroupParent}/${id}`).oomKillCountSync() > 0;
+    const early = this.#early.take(id);
+    const oom = !!early?.oomKilled || this.#oomKilled(id);
     this.health.unwatch(id);
     const pid = c.state.Pid;
     const ranFor = Date.now() - Date.parse(c.state.StartedAt);
@@ -385,7 +392,7 @@ export class ContainerManager extends EventEmitter {
     // that follows at once waits for it. The exit file goes last: a daemon
     // killed before that finds the exit again at start-up and releases then.
     this.#notifyWaiters(c, ['next-exit', 'not-running']);
-    await this.#releaseRuntime(c, pid).then(
+    await ((await early?.done) ? Promise.resolve() : this.#releaseRuntime(c, pid)).then(
       () => this.#released.add(id),
       (e) => {
         c.state.Error = errorMessage(e);
@@ -430,6 +437,12 @@ export class ContainerManager extends EventEmitter {
     if (c.spec.HostConfig.AutoRemove) await this.#removeHeld(c.id, {}).catch(() => {});
   }
 
+  /** conmon's OOM marker, or the cgroup's OOM-kill count (one small file, read synchronously). */
+  #oomKilled(id: string): boolean {
+    const p = containerPaths(this.paths, id);
+    return existsSync(`${p.persist}/oom`) || new ContainerCgroup(`${this.paths.cgroupParent}/${id}`).oomKillCountSync() > 0;
+  }
+
   #cancelRestart(id: string): void {
     const t = this.#restartTimers.get(id);
     if (t) clearTimeout(t);
@@ -437,7 +450,7 @@ export class ContainerManager extends EventEmitter {
   }
 
   /** Releases what a started container holds (release.ts). `exitedPid`: the init that exited, when known. */
-  #releaseRuntime(c: ContainerRecord, exitedPid: number | null = null): Promise<void> {
+  #releaseRuntime(c: ContainerRecord, exitedPid: number | null = null, initExited = false): Promise<void> {
     return releaseContainer({
       id: c.id,
       paths: containerPaths(this.paths, c.id),
@@ -445,6 +458,7 @@ export class ContainerManager extends EventEmitter {
       cgroupPath: `${this.paths.cgroupParent}/${c.id}`,
       networks: this.options.networks,
       exitedPid,
+      initExited,
     });
   }
 
@@ -604,7 +618,7 @@ export class ContainerManager extends EventEmitter {
     this.#save(cur);
     try {
       // After a released exit only the rootfs mount can have come back (`cp` from a stopped container).
-      if (!this.#released.delete(id)) await this.#releaseRuntime(cur);
+      if (!this.#released.delete(id) && !(await this.#early.take(id)?.done)) await this.#releaseRuntime(cur);
       else if (isMountedOver(p.rootfs)) await releaseBundle(p);
     } catch (e) {
       cur.state.Status = 'dead';

@@ -20,6 +20,8 @@ export interface ReleaseTarget {
   networks: Pick<NetworkManager, 'teardown'>;
   /** The init process that exited, when that is known. */
   exitedPid: number | null;
+  /** The init is known to have exited (a pidfd said so), though conmon may not have reaped it yet. */
+  initExited?: boolean;
 }
 
 export async function releaseContainer(t: ReleaseTarget): Promise<void> {
@@ -38,7 +40,7 @@ async function releaseRuntimeState(t: ReleaseTarget): Promise<void> {
       // Once the init process has exited (a private pid namespace takes every
       // other process with it), `runc delete` only removes the cgroups and the
       // state directory; doing that here saves a runtime process per exit.
-      if (t.exitedPid && !existsSync(`/proc/${t.exitedPid}`)) {
+      if (t.initExited || (t.exitedPid && !existsSync(`/proc/${t.exitedPid}`))) {
         await Promise.all([cgroup.remove(), removeRuntimeStateDir(stateDir)]);
         return;
       }

@@ -40,6 +40,7 @@ interface Addon {
   spawn(file: string, argv: string[], env: string[], cwd: string, fds: number[]): number;
   reap(pid: number): number | null;
   pipe(nonblockingRead?: boolean): [number, number];
+  watchExit(pid: number, onExit: () => void): boolean;
   removeTree(path: string): Promise<void>;
   rmdirAll(paths: string): Promise<void>;
 }
@@ -126,6 +127,16 @@ export function spawnProcess(file: string, argv: string[], env: string[], cwd: s
 /** waitpid(pid, WNOHANG): the exit code (128 + signal when killed), or null while it runs. */
 export function reap(pid: number): number | null {
   return addon().reap(pid);
+}
+
+/**
+ * Calls `onExit` once process `pid` (any process, not only a child) has
+ * exited, through a pidfd polled on the event loop (without keeping the loop
+ * alive). False, and `onExit` is never called, when the process is already
+ * gone or the kernel has no pidfds (before 5.3).
+ */
+export function watchExit(pid: number, onExit: () => void): boolean {
+  return addon().watchExit(pid, onExit);
 }
 
 /** pipe2(O_CLOEXEC): [read end, write end]; `nonblockingRead` makes the read end O_NONBLOCK. */
