@@ -16,9 +16,8 @@ import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotModifi
 import { log } from '../core/log.js';
 import { AttachConnection } from './attach.js';
 import { AttachSession, type AttachOptions } from './attach-session.js';
-import { ContainerCgroup } from './cgroups.js';
 import { conmonCreate, monitorOptions, type PendingCreate } from './conmon.js';
-import { releaseContainer } from './release.js';
+import { releaseContainer, sawOomKill } from './release.js';
 import { WarmMonitors } from './warm-monitors.js';
 import { ContainerStore } from './container-store.js';
 import { HealthMonitor } from './health.js';
@@ -214,8 +213,7 @@ export class ContainerManager extends EventEmitter {
     let pending: PendingCreate | null = null;
     try {
       runtime.check();
-      // Tiny files on the start and exit paths are handled synchronously: a
-      // syscall is cheaper than a round trip through libuv's thread pool.
+      // Tiny files on the start and exit paths are handled synchronously: a syscall is cheaper than a thread-pool round trip.
       unlinkIfPresent(`${this.paths.exits}/${id}`);
       unlinkIfPresent(`${p.persist}/oom`);
       const t0 = performance.now();
@@ -243,7 +241,7 @@ export class ContainerManager extends EventEmitter {
       const { pid } = await conmon.go();
       this.#early.watch(id, pid, {
         stillRunning: () => this.store.get(id)?.state.Status === 'running',
-        oomKilled: () => this.#oomKilled(id),
+        oomKilled: () => sawOomKill(p.persist, `${this.paths.cgroupParent}/${id}`),
         release: () => this.#releaseRuntime(c, pid, true),
       });
       for (const session of this.#pendingAttach.get(id) ?? []) this.#connect(c, session);
@@ -371,7 +369,7 @@ export class ContainerManager extends EventEmitter {
     const text = readSmall(exitFile);
     const code = Number.parseInt(text.trim(), 10);
     const early = this.#early.take(id);
-    const oom = !!early?.oomKilled || this.#oomKilled(id);
+    const oom = !!early?.oomKilled || sawOomKill(containerPaths(this.paths, id).persist, `${this.paths.cgroupParent}/${id}`);
     this.health.unwatch(id);
     const pid = c.state.Pid;
     const ranFor = Date.now() - Date.parse(c.state.StartedAt);
@@ -387,10 +385,9 @@ export class ContainerManager extends EventEmitter {
     this.#save(c);
     this.#emit('die', c, { exitCode: String(c.state.ExitCode) });
     if (oom) this.#emit('oom', c);
-    // Waiters hear of the exit first, as with Podman's cleanup after exit; the
-    // release below still holds the container's lock, so an `rm` or `start`
-    // that follows at once waits for it. The exit file goes last: a daemon
-    // killed before that finds the exit again at start-up and releases then.
+    // Waiters hear of the exit first (as with Podman's cleanup); the release (begun at the init's exit,
+    // early-release.ts) still holds the lock, so an `rm` or `start` right after waits for it. The exit
+    // file goes last: a daemon killed before that finds the exit again at start-up and releases then.
     this.#notifyWaiters(c, ['next-exit', 'not-running']);
     await ((await early?.done) ? Promise.resolve() : this.#releaseRuntime(c, pid)).then(
       () => this.#released.add(id),
@@ -435,12 +432,6 @@ export class ContainerManager extends EventEmitter {
     }
     // Removed at once, under the same lock: nothing can come in between.
     if (c.spec.HostConfig.AutoRemove) await this.#removeHeld(c.id, {}).catch(() => {});
-  }
-
-  /** conmon's OOM marker, or the cgroup's OOM-kill count (one small file, read synchronously). */
-  #oomKilled(id: string): boolean {
-    const p = containerPaths(this.paths, id);
-    return existsSync(`${p.persist}/oom`) || new ContainerCgroup(`${this.paths.cgroupParent}/${id}`).oomKillCountSync() > 0;
   }
 
   #cancelRestart(id: string): void {

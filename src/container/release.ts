@@ -70,3 +70,8 @@ async function removeRuntimeStateDir(dir: string): Promise<void> {
     await fs.rm(dir, { recursive: true, force: true });
   }
 }
+
+/** conmon's OOM marker, or the cgroup's OOM-kill count (one small file, read synchronously). */
+export function sawOomKill(persistDir: string, cgroupPath: string): boolean {
+  return existsSync(`${persistDir}/oom`) || new ContainerCgroup(cgroupPath).oomKillCountSync() > 0;
+}
