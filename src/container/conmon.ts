@@ -249,14 +249,19 @@ export function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile:
       } catch {
         /* conmon is gone: its sync pipe tells */
       }
-      const msg = await sync.next(60_000);
-      const stderr = !msg || msg.data < 0 ? readAvailable(child.stderr as number) : '';
-      close();
-      // conmon read runc's pid file before it reported: the file has served.
+      let msg: Awaited<ReturnType<SyncReader['next']>>;
+      let stderr = '';
       try {
-        unlinkSync(o.pidFile);
-      } catch {
-        /* not written (a failed create) */
+        msg = await sync.next(60_000);
+        if (!msg || msg.data < 0) stderr = readAvailable(child.stderr as number);
+      } finally {
+        close();
+        // conmon read runc's pid file before it reported: the file has served.
+        try {
+          unlinkSync(o.pidFile);
+        } catch {
+          /* not written (a failed create) */
+        }
       }
       if (!msg || msg.data < 0) {
         const detail = cleanRuntimeMessage(msg?.message ?? stderr) || 'conmon exited without reporting the container';

@@ -14,6 +14,14 @@ export interface EarlyRelease {
   oomKilled: boolean;
 }
 
+export interface ReleaseHooks {
+  /** False once the exit was handled by other means (then nothing is done). */
+  stillRunning(): boolean;
+  /** Read before the release, which removes the cgroup. */
+  oomKilled(): boolean;
+  release(): Promise<void>;
+}
+
 export class EarlyReleases {
   #pending = new Map<string, EarlyRelease>();
 
@@ -23,16 +31,22 @@ export class EarlyReleases {
    * `oomKilled()` and runs `release`. Nothing happens when the process is
    * already gone.
    */
-  watch(id: string, pid: number, hooks: { stillRunning(): boolean; oomKilled(): boolean; release(): Promise<void> }): void {
-    watchExit(pid, () => {
-      if (this.#pending.has(id) || !hooks.stillRunning()) return;
-      const oomKilled = hooks.oomKilled();
-      const done = hooks.release().then(
-        () => true,
-        () => false,
-      );
-      this.#pending.set(id, { done, oomKilled });
-    });
+  watch(id: string, pid: number, hooks: ReleaseHooks): void {
+    try {
+      watchExit(pid, () => this.#begin(id, hooks));
+    } catch {
+      // No pidfd to poll: the exit file alone will do, as it did before.
+    }
+  }
+
+  #begin(id: string, hooks: ReleaseHooks): void {
+    if (this.#pending.has(id) || !hooks.stillRunning()) return;
+    const oomKilled = hooks.oomKilled();
+    const done = hooks.release().then(
+      () => true,
+      () => false,
+    );
+    this.#pending.set(id, { done, oomKilled });
   }
 
   /** The early release of `id`, if one began (consumed). */
