@@ -7,6 +7,7 @@
  * daemon only from the outside, the way a user would.
  */
 import { privateNetwork } from '../test/framework/netconf.js';
+import { containerPaths, daemonPaths } from '../src/container/paths.js';
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync } from 'node:fs';
@@ -429,6 +430,16 @@ export class BenchDaemon {
     return `/vessel-${createHash('sha256').update(path.resolve(this.stateRoot)).digest('hex').slice(0, 8)}`;
   }
 
+  /** The daemon's default exec root (runc state, bundles), usually on a tmpfs outside `dir`. */
+  get execRoot(): string {
+    return daemonPaths(this.stateRoot).run;
+  }
+
+  /** A container's config.json, as the daemon wrote it for its last start. */
+  specFile(id: string): string {
+    return containerPaths(daemonPaths(this.stateRoot), id).specFile;
+  }
+
   get pid(): number {
     return this.proc?.pid ?? 0;
   }
@@ -518,7 +529,7 @@ export class BenchDaemon {
 
   /** Entries left in the daemon's runtime state directory (runc --root). */
   runtimeState(): string[] {
-    const dir = path.join(this.stateRoot, 'run', 'runtime');
+    const dir = path.join(this.execRoot, 'runtime');
     const out: string[] = [];
     if (!existsSync(dir)) return out;
     for (const rt of readdirSync(dir)) {
@@ -570,7 +581,7 @@ export class BenchDaemon {
       }
     }
     // Whatever runc still knows about under this root (an interrupted start).
-    const runcRoot = path.join(this.stateRoot, 'run', 'runtime', 'runc');
+    const runcRoot = path.join(this.execRoot, 'runtime', 'runc');
     if (existsSync(runcRoot)) {
       for (const id of readdirSync(runcRoot)) spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id], { stdio: 'ignore' });
     }
@@ -580,6 +591,7 @@ export class BenchDaemon {
     spawnSync('ip', ['link', 'del', this.network.bridge], { stdio: 'ignore' });
     spawnSync('nft', ['delete', 'table', 'ip', `vessel_${this.cgroupParent.replace(/^\/vessel-/, '')}`], { stdio: 'ignore' });
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.execRoot, { recursive: true, force: true });
   }
 }
 

@@ -208,7 +208,7 @@ export function monitorOptions(c: ContainerRecord, paths: DaemonPaths, runtime: 
     id: c.id,
     uuid: c.id,
     name: c.name,
-    bundle: p.dir,
+    bundle: p.bundle,
     exitDir: paths.exits,
     socketDir: paths.sockets,
     logPath: p.log,

@@ -82,7 +82,7 @@ export class ContainerManager extends EventEmitter {
   }
 
   async init(): Promise<void> {
-    for (const d of [this.paths.containers, this.paths.exits, this.paths.sockets, this.paths.runtimeRoot]) {
+    for (const d of [this.paths.containers, this.paths.bundles, this.paths.exits, this.paths.sockets, this.paths.runtimeRoot]) {
       await fs.mkdir(d, { recursive: true, mode: 0o700 });
     }
     this.#watcher = watch(this.paths.exits, (_ev, file) => {
@@ -169,7 +169,7 @@ export class ContainerManager extends EventEmitter {
     // concurrent creates never pick the same generated name.
     this.store.insert(record);
     try {
-      // Two directories of our own: synchronous, cheaper than two thread-pool round trips.
+      // Directories of our own: synchronous, cheaper than thread-pool round trips.
       mkdirSync(p.dir, { recursive: true, mode: 0o710 });
       mkdirSync(p.persist, { recursive: true });
       // Named volumes are made if missing, anonymous ones made and named (Docker does this at create).
@@ -177,6 +177,7 @@ export class ContainerManager extends EventEmitter {
     } catch (e) {
       this.store.delete(id);
       await fs.rm(p.dir, { recursive: true, force: true });
+      await fs.rm(p.bundle, { recursive: true, force: true });
       throw e;
     }
     this.#emit('create', record);
@@ -215,6 +216,8 @@ export class ContainerManager extends EventEmitter {
       runtime.check();
       // Tiny files on the start and exit paths are handled synchronously: a syscall is cheaper than a thread-pool round trip.
       unlinkIfPresent(`${this.paths.exits}/${id}`);
+      // The bundle lives on the exec root, a tmpfs that a reboot empties.
+      if (!existsSync(p.persist)) mkdirSync(p.persist, { recursive: true });
       unlinkIfPresent(`${p.persist}/oom`);
       const t0 = performance.now();
       // conmon loads and reads its arguments while the bundle is made, then waits for go().
@@ -298,7 +301,7 @@ export class ContainerManager extends EventEmitter {
 
   #connect(c: ContainerRecord, session: AttachSession): void {
     try {
-      const conn = AttachConnection.connect(containerPaths(this.paths, c.id).dir, (stream, data) =>
+      const conn = AttachConnection.connect(containerPaths(this.paths, c.id).bundle, (stream, data) =>
         session.deliver(stream, data),
       );
       session.bind(conn);
@@ -618,6 +621,7 @@ export class ContainerManager extends EventEmitter {
       throw new FailedPreconditionError(`Cannot remove container ${cur.name}: ${errorMessage(e)}`, { cause: e });
     }
     discardDir(p.dir, this.paths.tmp);
+    discardDir(p.bundle, this.paths.runTmp);
     const volumes = volumeServiceFor(this.paths.containers);
     const anonymous = volumes?.anonymousOf(id) ?? [];
     this.store.delete(id); // its volume references go with it (ON DELETE CASCADE)

@@ -9,30 +9,43 @@ export interface DaemonPaths {
   images: string;
   containers: string;
   cache: string;
+  /**
+   * Runtime state that means nothing after a reboot (Docker's exec root):
+   * runc's state, conmon's exit files, sockets and pid files, and each
+   * container's bundle. On a tmpfs when there is one (`execRootFor`), so the
+   * two dozen files a container start creates and its removal deletes never
+   * touch the disk.
+   */
   run: string;
   runtimeRoot: string;
   exits: string;
   sockets: string;
-  /**
-   * runc's pid files (conmon asks for one per start; runc writes it with
-   * O_SYNC, a disk write on every start when it lands on disk). The daemon
-   * points this at a tmpfs when there is one (`pidFileDir`).
-   */
+  /** runc's pid files (conmon asks for one per start; runc writes it with O_SYNC). */
   pids: string;
+  /** Each container's bundle: config.json, conmon's files, the /etc files, exec sessions. */
+  bundles: string;
   /**
    * Scratch space for work in progress (build contexts, COPY staging): private
    * to this daemon, emptied at start-up, so a daemon killed mid-build leaves
    * nothing in the host's /tmp and nothing behind once its root is removed.
    */
   tmp: string;
+  /** The same on the exec root (the bundles of removed containers, on their way out). */
+  runTmp: string;
   /** cgroup parent for every container of this daemon, e.g. `/vessel-1a2b3c4d`. */
   cgroupParent: string;
 }
 
-export function daemonPaths(root: string): DaemonPaths {
+/** The tag that keeps two daemons apart on one host: from the root's absolute path. */
+function rootTag(abs: string): string {
+  return createHash('sha256').update(abs).digest('hex').slice(0, 8);
+}
+
+/** `execRoot` defaults to `execRootFor(root)`. */
+export function daemonPaths(root: string, execRoot?: string): DaemonPaths {
   const abs = path.resolve(root);
-  const hash = createHash('sha256').update(abs).digest('hex').slice(0, 8);
-  const run = path.join(abs, 'run');
+  const hash = rootTag(abs);
+  const run = path.resolve(execRoot ?? execRootFor(abs));
   return {
     root: abs,
     db: path.join(abs, 'vessel.db'),
@@ -45,13 +58,18 @@ export function daemonPaths(root: string): DaemonPaths {
     exits: path.join(run, 'exits'),
     sockets: path.join(run, 'sock'),
     pids: path.join(run, 'pids'),
+    bundles: path.join(run, 'containers'),
     tmp: path.join(abs, 'tmp'),
+    runTmp: path.join(run, 'tmp'),
     cgroupParent: `/vessel-${hash}`,
   };
 }
 
 export interface ContainerPaths {
+  /** On disk, under the root: the writable layer, the mount point, the log. */
   dir: string;
+  /** Under the exec root: what conmon and the runtime need while the container runs. */
+  bundle: string;
   specFile: string;
   upper: string;
   work: string;
@@ -68,35 +86,46 @@ export interface ContainerPaths {
 
 export function containerPaths(p: DaemonPaths, id: string): ContainerPaths {
   const dir = path.join(p.containers, id);
+  const bundle = path.join(p.bundles, id);
   return {
     dir,
-    specFile: path.join(dir, 'config.json'),
+    bundle,
+    specFile: path.join(bundle, 'config.json'),
     upper: path.join(dir, 'upper'),
     work: path.join(dir, 'work'),
     rootfs: path.join(dir, 'rootfs'),
     log: path.join(dir, 'ctr.log'),
-    persist: path.join(dir, 'persist'),
+    persist: path.join(bundle, 'persist'),
     pidFile: path.join(p.pids, `${id}.pid`),
-    conmonPidFile: path.join(dir, 'conmon.pid'),
-    hostname: path.join(dir, 'hostname'),
-    hosts: path.join(dir, 'hosts'),
-    resolvConf: path.join(dir, 'resolv.conf'),
-    execs: path.join(dir, 'exec'),
+    conmonPidFile: path.join(bundle, 'conmon.pid'),
+    // Written afresh at every start (as Podman does), so they live with the bundle.
+    hostname: path.join(bundle, 'hostname'),
+    hosts: path.join(bundle, 'hosts'),
+    resolvConf: path.join(bundle, 'resolv.conf'),
+    execs: path.join(bundle, 'exec'),
   };
 }
 
 const TMPFS_MAGIC = 0x01021994;
 
-/**
- * Where runc's pid files go: a directory of this daemon's own on /dev/shm when
- * that is a tmpfs (an O_SYNC write there costs nothing), else under `run/`.
- * The files live for the moment between `runc create` and conmon reading them.
- */
-export function pidFileDir(p: DaemonPaths, shm = '/dev/shm'): string {
+function isTmpfs(dir: string): boolean {
   try {
-    if (statfsSync(shm).type === TMPFS_MAGIC) return path.join(shm, `vessel-${p.cgroupParent.replace(/^\/vessel-/, '')}-pids`);
+    return statfsSync(dir).type === TMPFS_MAGIC;
   } catch {
-    /* no /dev/shm */
+    return false;
   }
-  return path.join(p.run, 'pids');
+}
+
+/**
+ * The default exec root of the daemon whose root is `root`: `vessel-<tag>` on
+ * the first of `tmpfsDirs` that is a tmpfs (/run, else /dev/shm), else
+ * `<root>/run`. The tag comes from the root's path, so two daemons never share
+ * one. A tmpfs matters beyond speed: an ext4 without a journal (as on these
+ * machines) skips every inode freed in the last minute when it allocates one,
+ * so files made and deleted per container on disk slow every later start.
+ */
+export function execRootFor(root: string, tmpfsDirs = ['/run', '/dev/shm']): string {
+  const abs = path.resolve(root);
+  const tmpfs = tmpfsDirs.find(isTmpfs);
+  return tmpfs ? path.join(tmpfs, `vessel-${rootTag(abs)}`) : path.join(abs, 'run');
 }

@@ -8,3 +8,10 @@ test('--insecure-registry is repeatable and validated', () => {
   assert.deepEqual((parseDaemonArgs([]) as DaemonConfig).insecureRegistries, []);
   assert.throws(() => parseDaemonArgs(['--insecure-registry', 'not a host']), /Invalid insecure registry/);
 });
+
+test('--exec-root takes a directory; without it the daemon picks its own', () => {
+  assert.equal((parseDaemonArgs(['--exec-root', '/run/vx']) as DaemonConfig).execRoot, '/run/vx');
+  assert.equal((parseDaemonArgs(['--exec-root=/dev/shm/vx']) as DaemonConfig).execRoot, '/dev/shm/vx');
+  assert.equal((parseDaemonArgs([]) as DaemonConfig).execRoot, null);
+  assert.throws(() => parseDaemonArgs(['--exec-root']), /needs an argument/);
+});

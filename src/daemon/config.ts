@@ -4,6 +4,8 @@ import { checkInsecureEntry } from '../registry/client/endpoint.js';
 
 export interface DaemonConfig {
   root: string;
+  /** Runtime state (Docker's --exec-root); null: a tmpfs of our own, see execRootFor. */
+  execRoot: string | null;
   host: string;
   bridge: string;
   subnet: string;
@@ -22,6 +24,7 @@ export interface DaemonConfig {
 
 export const DEFAULTS: DaemonConfig = {
   root: '/var/lib/vessel',
+  execRoot: null,
   host: 'unix:///run/vessel/vessel.sock',
   bridge: 'vessel0',
   subnet: '10.88.0.0/16',
@@ -40,6 +43,9 @@ The Vessel daemon: runs containers and serves the API.
 
 Options:
       --root DIR          Root of persistent state (default /var/lib/vessel)
+      --exec-root DIR     Root of runtime state: runtime and conmon files, bundles
+                          (default /run/vessel-<tag>, or /dev/shm/vessel-<tag> when
+                          /run is no tmpfs, or <root>/run when neither is)
   -H, --host URL          API socket, unix:///path (default unix:///run/vessel/vessel.sock)
       --bridge NAME       Bridge of the default network (default vessel0)
       --subnet CIDR       Subnet of the default network (default 10.88.0.0/16)
@@ -78,6 +84,9 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
         return 'version';
       case '--root':
         cfg.root = value();
+        break;
+      case '--exec-root':
+        cfg.execRoot = value();
         break;
       case '-H':
       case '--host':

@@ -11,7 +11,7 @@ import { log, setLogLevel } from '../core/log.js';
 import { detectCgroupVersion } from '../container/cgroups.js';
 import { ExecManager } from '../container/exec-manager.js';
 import { ContainerManager } from '../container/manager.js';
-import { daemonPaths, pidFileDir } from '../container/paths.js';
+import { daemonPaths } from '../container/paths.js';
 import { ImageStore } from '../image/image-store.js';
 import { NetworkManager } from '../network/network-manager.js';
 import { openDb } from '../store/db.js';
@@ -72,18 +72,33 @@ async function lockRoot(root: string): Promise<string> {
   return pidFile;
 }
 
+/**
+ * Makes `dir` (the exec root) if missing and checks it is ours alone: it may
+ * sit in a world-writable directory such as /dev/shm, where someone else could
+ * have made it first.
+ */
+async function ownPrivateDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await fs.lstat(dir);
+  if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) {
+    throw new UnavailableError(`${dir} is not a private directory of this user: remove it, or pick another with --exec-root`);
+  }
+}
+
 export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => Promise<void>; ctx: DaemonContext }> {
   setLogLevel(config.logLevel);
-  const base = daemonPaths(config.root);
-  const paths = { ...base, pids: pidFileDir(base) };
+  const paths = daemonPaths(config.root, config.execRoot ?? undefined);
+  await ownPrivateDir(paths.run);
   await fs.mkdir(paths.root, { recursive: true, mode: 0o711 });
   const pidFile = await lockRoot(paths.root);
   // runc's pid files matter only while a create runs, and none runs now.
   await fs.rm(paths.pids, { recursive: true, force: true });
   await fs.mkdir(paths.pids, { recursive: true, mode: 0o700 });
   // Scratch left by a daemon that was killed mid-build belongs to nobody now.
-  await fs.rm(paths.tmp, { recursive: true, force: true });
-  await fs.mkdir(paths.tmp, { recursive: true, mode: 0o700 });
+  for (const d of [paths.tmp, paths.runTmp]) {
+    await fs.rm(d, { recursive: true, force: true });
+    await fs.mkdir(d, { recursive: true, mode: 0o700 });
+  }
   const db = openDb(paths.db);
   const images = new ImageStore(paths.images, db);
   await images.init();
@@ -156,7 +171,10 @@ export async function startDaemon(config: DaemonConfig): Promise<{ stop: () => P
     db.close();
     await fs.rm(socketPathOf(config.host), { force: true });
     await fs.rm(pidFile, { force: true });
-    await fs.rmdir(paths.pids).catch(() => {}); // empty unless a create was cut short
+    // Runtime state of containers that outlive the daemon stays; empty directories go.
+    for (const d of [paths.pids, paths.runTmp, paths.exits, paths.sockets, `${paths.runtimeRoot}/runc`, `${paths.runtimeRoot}/crun`, paths.runtimeRoot, paths.bundles, paths.run]) {
+      await fs.rmdir(d).catch(() => {});
+    }
   };
   return { stop, ctx };
 }

@@ -92,6 +92,9 @@ async function bootstrapBusybox(store: ImageStore, tag: string, options: Bootstr
     );
     await fs.writeFile(path.join(rootfs, 'etc', 'hosts'), '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n');
     await fs.writeFile(path.join(rootfs, 'etc', 'hostname'), 'busybox\n');
+    // Bind-mount targets for the container's own file (as hosts and hostname): present in the
+    // image, a container start need not copy /etc up into its writable layer to make one.
+    await fs.writeFile(path.join(rootfs, 'etc', 'resolv.conf'), '');
     const tar = path.join(work, 'rootfs.tar');
     await run('tar', ['--numeric-owner', '--sort=name', '--mtime=@0', '-C', rootfs, '-cf', tar, '.']);
     return await importRootfs(store, createReadStream(tar), {

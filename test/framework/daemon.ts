@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { privateNetwork } from './netconf.js';
+import { execRootFor } from '../../src/container/paths.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const VESSEL = path.join(REPO, 'bin', 'vessel');
@@ -86,6 +87,11 @@ export class TestDaemon {
 
   get stateRoot(): string {
     return path.join(this.root, 'state');
+  }
+
+  /** The daemon's default exec root (runtime state, bundles): on a tmpfs, outside `root`. */
+  get execRoot(): string {
+    return execRootFor(this.stateRoot);
   }
 
   get log(): string {
@@ -194,7 +200,7 @@ export class TestDaemon {
   }
 
   /** What this daemon holds on the host: mounts, cgroups, runtime state, conmon processes. */
-  leftovers(): { mounts: string[]; cgroups: string[]; runtimeState: string[]; conmons: number[]; containerDirs: string[] } {
+  leftovers(): { mounts: string[]; cgroups: string[]; runtimeState: string[]; conmons: number[]; containerDirs: string[]; bundles: string[] } {
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
       .map((l) => l.split(' ')[4] ?? '')
@@ -208,7 +214,7 @@ export class TestDaemon {
         }
       }
     }
-    const runtimeDir = path.join(this.stateRoot, 'run', 'runtime');
+    const runtimeDir = path.join(this.execRoot, 'runtime');
     const runtimeState: string[] = [];
     if (existsSync(runtimeDir)) {
       for (const rt of readdirSync(runtimeDir)) {
@@ -226,7 +232,9 @@ export class TestDaemon {
     }
     const cdir = path.join(this.stateRoot, 'containers');
     const containerDirs = existsSync(cdir) ? readdirSync(cdir) : [];
-    return { mounts, cgroups, runtimeState, conmons, containerDirs };
+    const bdir = path.join(this.execRoot, 'containers');
+    const bundles = existsSync(bdir) ? readdirSync(bdir) : [];
+    return { mounts, cgroups, runtimeState, conmons, containerDirs, bundles };
   }
 
   /** Stops everything this daemon made and removes its root. */
@@ -259,7 +267,7 @@ export class TestDaemon {
       }
     }
     // Containers a crashed (or never restarted) daemon left running.
-    const runtimeDir = path.join(this.stateRoot, 'run', 'runtime');
+    const runtimeDir = path.join(this.execRoot, 'runtime');
     for (const entry of this.leftovers().runtimeState) {
       const [rt, id] = entry.split('/') as [string, string];
       spawnSync(rt === 'crun' ? 'crun' : 'runc', ['--root', path.join(runtimeDir, rt), 'delete', '--force', id], { stdio: 'ignore', timeout: 30_000 });
@@ -284,6 +292,7 @@ export class TestDaemon {
     for (const link of [...net.vethsOnBridges, ...net.bridges]) spawnSync('ip', ['link', 'del', link], { stdio: 'ignore' });
     spawnSync('nft', ['delete', 'table', 'ip', `vessel_${this.tag}`], { stdio: 'ignore' });
     rmSync(this.root, { recursive: true, force: true });
+    rmSync(this.execRoot, { recursive: true, force: true });
   }
 
   /** Cleans up every daemon not destroyed yet; for process exit only. */

@@ -133,6 +133,7 @@ export function leftoverSummary(d: TestDaemon): Record<string, string[]> {
     runtimeState: [...l.runtimeState].sort(),
     conmons: l.conmons.map(String).sort(),
     containerDirs: [...l.containerDirs].sort(),
+    bundles: [...l.bundles].sort(),
   };
 }
 
@@ -144,6 +145,8 @@ export function leftoversFor(d: TestDaemon, id: string): string[] {
     ...l.cgroups.filter((c) => c.includes(id)),
     ...l.runtimeState.filter((r) => r.includes(id)),
     ...l.containerDirs.filter((c) => c.includes(id)),
+    // A container that exists keeps its directory and its bundle (both named by its id), as in Docker.
+    ...l.bundles.filter((b) => b.includes(id)),
   ];
   for (const pid of l.conmons) {
     try {

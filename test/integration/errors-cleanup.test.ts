@@ -6,10 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TestDaemon, type CliResult } from '../framework/daemon.js';
+import { REPO, TestDaemon, type CliResult } from '../framework/daemon.js';
 import {
   allIds,
   assertId,
@@ -234,7 +234,26 @@ test('no stray container directories, mounts or conmons remain after the error c
   assert.deepEqual(l.conmons, []);
   assert.deepEqual(l.runtimeState, []);
   assert.deepEqual([...l.containerDirs].sort(), [...ids].sort());
+  assert.deepEqual([...l.bundles].sort(), [...ids].sort());
   // The env-file error path is handled on the CLI side too.
   const missing = path.join(fixtures, 'missing.env');
   await refused(['run', '--env-file', missing, 'busybox', 'true'], /missing\.env/);
+});
+
+test('vesseld refuses an exec root that others may write to: one line, exit 1, nothing made', () => {
+  const t = mkdtempSync(path.join(os.tmpdir(), 'vt-exec-'));
+  try {
+    const exec = path.join(t, 'exec');
+    mkdirSync(exec);
+    chmodSync(exec, 0o777); // as someone else's directory in /dev/shm could be
+    const root = path.join(t, 'root');
+    const r = spawnSync(path.join(REPO, 'bin', 'vesseld'), ['--root', root, '--host', `unix://${t}/api.sock`, '--exec-root', exec], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assertOneLineError({ code: r.status ?? 255, stdout: r.stdout, stderr: r.stderr }, 'vesseld --exec-root');
+    assert.match(r.stderr, /not a private directory/);
+    assert.equal(existsSync(root), false, 'the root was made anyway');
+    assert.deepEqual(readdirSync(exec), []);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
 });

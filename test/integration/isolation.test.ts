@@ -167,6 +167,11 @@ test('two daemons side by side: separate containers and separate cgroup parents'
       assert.ok(mem, `no memory cgroup line:\n${cg}`);
       assert.ok(mem.endsWith(`${daemon.cgroupParent}/${id}`), `memory cgroup ${mem} not under ${daemon.cgroupParent}/${id}`);
     }
+    // Each daemon's runtime state (runc's, conmon's, the bundles) sits in an exec root of its own.
+    assert.notEqual(d2.execRoot, d.execRoot);
+    assert.deepEqual([d.leftovers().bundles.includes(a), d.leftovers().bundles.includes(b)], [true, false]);
+    assert.deepEqual([d2.leftovers().bundles.includes(b), d2.leftovers().bundles.includes(a)], [true, false]);
+    assert.ok(d.leftovers().runtimeState.includes(`runc/${a}`), `runc state of ${a} under ${d.execRoot}`);
     await d2.ok(['rm', '-f', b]);
     // Removing on daemon 2 did not touch daemon 1's container.
     assert.equal(await inspectF(d, a, '{{.State.Status}}'), 'running');

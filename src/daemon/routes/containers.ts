@@ -145,7 +145,7 @@ export function containerRoutes(r: Router, ctx: DaemonContext): void {
     const h = intParam(query, 'h') ?? 24;
     const w = intParam(query, 'w') ?? 80;
     if (c.state.Status === 'running' && c.spec.Config.Tty) {
-      await resizeTerminal(containerPaths(ctx.paths, c.id).dir, h, w).catch(() => {});
+      await resizeTerminal(containerPaths(ctx.paths, c.id).bundle, h, w).catch(() => {});
     }
     sendEmpty(res, 200);
   });
