@@ -46,8 +46,3 @@ export interface ContainerEvent {
   attributes: Record<string, string>;
 }
 
-export interface Waiter {
-  condition: WaitCondition;
-  resolve: (r: { StatusCode: number; Error: { Message: string } | null }) => void;
-}
-

@@ -14,8 +14,8 @@ import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, promises as fs, watch, type FSWatcher } from 'node:fs';
 import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotModifiedError, VesselError, errorMessage } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { AttachConnection } from './attach.js';
-import { AttachSession, type AttachOptions } from './attach-session.js';
+import type { AttachSession, AttachOptions } from './attach-session.js';
+import { Attachments } from './attachments.js';
 import { conmonCreate, monitorOptions, type PendingCreate } from './conmon.js';
 import { releaseContainer, sawOomKill } from './release.js';
 import { WarmMonitors } from './warm-monitors.js';
@@ -39,7 +39,8 @@ import { portRequests } from '../network/ports.js';
 import { networkInfo, networkModeOf, setupContainerNetwork } from './network-mode.js';
 import { EarlyReleases } from './early-release.js';
 
-import { readSmall, unlinkIfPresent, type ContainerEvent, type ManagerOptions, type WaitCondition, type Waiter } from './manager-types.js';
+import { readSmall, unlinkIfPresent, type ContainerEvent, type ManagerOptions, type WaitCondition } from './manager-types.js';
+import { WaitList, type WaitResult } from './wait-list.js';
 
 export type { ContainerEvent, ManagerOptions, WaitCondition };
 
@@ -47,11 +48,13 @@ export class ContainerManager extends EventEmitter {
   readonly store: ContainerStore;
   readonly health: HealthMonitor;
   #locks = new Map<string, Promise<unknown>>();
-  #waiters = new Map<string, Waiter[]>();
-  #pendingAttach = new Map<string, AttachSession[]>();
+  #waiters = new WaitList();
+  #attachments = new Attachments((id) => containerPaths(this.paths, id).bundle);
   #restartTimers = new Map<string, NodeJS.Timeout>();
   /** Exited containers whose runtime, cgroups and network were released since their last start. */
   #released = new Set<string>();
+  /** Containers in a `restart`: their stop's exit does not auto-remove them (as in Docker). */
+  #restarting = new Set<string>();
   /** conmon started ahead for created containers (see prepareStart). */
   #warm = new WarmMonitors();
   /** Releases begun when a started container's init exits, before its exit file (early-release.ts). */
@@ -247,8 +250,7 @@ export class ContainerManager extends EventEmitter {
         oomKilled: () => sawOomKill(p.persist, `${this.paths.cgroupParent}/${id}`),
         release: () => this.#releaseRuntime(c, pid, true),
       });
-      for (const session of this.#pendingAttach.get(id) ?? []) this.#connect(c, session);
-      this.#pendingAttach.delete(id);
+      this.#attachments.connectWaiting(id);
       const t2 = performance.now();
       await runtime.start(id);
       // bench/run-latency reads this line for its phase breakdown.
@@ -277,8 +279,7 @@ export class ContainerManager extends EventEmitter {
     } catch (e) {
       pending?.abort();
       await this.#releaseRuntime(c).catch(() => {});
-      for (const session of this.#pendingAttach.get(id) ?? []) session.finish();
-      this.#pendingAttach.delete(id);
+      this.#attachments.endWaiting(id);
       const message = errorMessage(e);
       c.state = {
         ...c.state,
@@ -299,35 +300,12 @@ export class ContainerManager extends EventEmitter {
     }
   }
 
-  #connect(c: ContainerRecord, session: AttachSession): void {
-    try {
-      const conn = AttachConnection.connect(containerPaths(this.paths, c.id).bundle, (stream, data) =>
-        session.deliver(stream, data),
-      );
-      session.bind(conn);
-    } catch {
-      session.finish();
-    }
-  }
-
   // ---- attach -------------------------------------------------------------
 
   /** Attaches to a container's stdio; before start, the session waits for the next start. */
   attach(ref: string, options: AttachOptions): AttachSession {
     const c = this.store.resolve(ref);
-    const session = new AttachSession(options);
-    if (c.state.Status === 'running' || c.state.Status === 'paused') {
-      this.#connect(c, session);
-    } else {
-      const list = this.#pendingAttach.get(c.id) ?? [];
-      list.push(session);
-      this.#pendingAttach.set(c.id, list);
-      void session.done.then(() => {
-        const l = this.#pendingAttach.get(c.id);
-        if (l) this.#pendingAttach.set(c.id, l.filter((x) => x !== session));
-      });
-    }
-    return session;
+    return this.#attachments.open(c.id, c.state.Status === 'running' || c.state.Status === 'paused', options);
   }
 
   // ---- exit handling ------------------------------------------------------
@@ -434,7 +412,7 @@ export class ContainerManager extends EventEmitter {
       return;
     }
     // Removed at once, under the same lock: nothing can come in between.
-    if (c.spec.HostConfig.AutoRemove) await this.#removeHeld(c.id, {}).catch(() => {});
+    if (c.spec.HostConfig.AutoRemove && !this.#restarting.has(c.id)) await this.#removeHeld(c.id, {}).catch(() => {});
   }
 
   #cancelRestart(id: string): void {
@@ -457,29 +435,17 @@ export class ContainerManager extends EventEmitter {
   }
 
   #notifyWaiters(c: ContainerRecord, conditions: WaitCondition[]): void {
-    const list = this.#waiters.get(c.id) ?? [];
-    const keep: Waiter[] = [];
-    for (const w of list) {
-      if (conditions.includes(w.condition)) {
-        w.resolve({ StatusCode: c.state.ExitCode, Error: c.state.Error ? { Message: c.state.Error } : null });
-      } else keep.push(w);
-    }
-    if (keep.length) this.#waiters.set(c.id, keep);
-    else this.#waiters.delete(c.id);
+    this.#waiters.notify(c.id, c.state, conditions);
   }
 
   // ---- wait / stop / kill -------------------------------------------------
 
-  wait(ref: string, condition: WaitCondition = 'not-running'): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+  wait(ref: string, condition: WaitCondition = 'not-running'): Promise<WaitResult> {
     const c = this.store.resolve(ref);
     if (condition === 'not-running' && !isActive(c.state.Status)) {
       return Promise.resolve({ StatusCode: c.state.ExitCode, Error: null });
     }
-    return new Promise((resolve) => {
-      const list = this.#waiters.get(c.id) ?? [];
-      list.push({ condition, resolve });
-      this.#waiters.set(c.id, list);
-    });
+    return this.#waiters.add(c.id, condition);
   }
 
   /** Resolves when the container is no longer running (or after `timeoutMs`, with false). */
@@ -530,12 +496,18 @@ export class ContainerManager extends EventEmitter {
   }
 
   async restart(ref: string, timeoutSec?: number): Promise<void> {
+    const id = this.store.resolve(ref).id;
+    this.#restarting.add(id);
     try {
-      await this.stop(ref, timeoutSec);
-    } catch (e) {
-      if (!(e instanceof NotModifiedError)) throw e;
+      try {
+        await this.stop(id, timeoutSec);
+      } catch (e) {
+        if (!(e instanceof NotModifiedError)) throw e;
+      }
+      await this.start(id);
+    } finally {
+      this.#restarting.delete(id);
     }
-    await this.start(ref);
   }
 
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
@@ -627,8 +599,7 @@ export class ContainerManager extends EventEmitter {
     this.store.delete(id); // its volume references go with it (ON DELETE CASCADE)
     // `rm -v`, and auto-removal (`--rm`), also remove the container's anonymous volumes.
     if (options.removeVolumes ?? !!cur.spec.HostConfig.AutoRemove) await volumes?.removeUnused(anonymous);
-    for (const s of this.#pendingAttach.get(id) ?? []) s.finish();
-    this.#pendingAttach.delete(id);
+    this.#attachments.endWaiting(id);
     this.#emit('destroy', cur);
     this.#notifyWaiters(cur, ['removed', 'next-exit', 'not-running']);
   }

@@ -8,7 +8,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { TestDaemon } from '../framework/daemon.js';
-import { assertId, inspectF, inspectJson, sleep, status, waitFor } from '../framework/helpers.js';
+import { assertId, inspectF, inspectJson, leftoversFor, sleep, status, waitFor } from '../framework/helpers.js';
 
 let d: TestDaemon;
 
@@ -221,6 +221,17 @@ test('restart starts the container again with a new process', async () => {
   assert.notEqual(pid2, '0');
   assert.notEqual(await inspectF(d, id, '{{.State.StartedAt}}'), started1);
   await d.ok(['rm', '-f', id]);
+});
+
+test('restart of a --rm container keeps it, as Docker does; its exit after that removes it', async () => {
+  const id = assertId(await d.ok(['run', '-d', '--rm', 'busybox', 'sleep', '1000']));
+  const pid1 = await inspectF(d, id, '{{.State.Pid}}');
+  await d.ok(['restart', '-t', '1', id], { timeoutMs: 60_000 });
+  assert.equal(await status(d, id), 'running');
+  assert.notEqual(await inspectF(d, id, '{{.State.Pid}}'), pid1);
+  await d.ok(['stop', '-t', '1', id], { timeoutMs: 60_000 });
+  await waitFor('the --rm container to be removed after its stop', async () => (await d.cli(['inspect', id])).code !== 0);
+  assert.deepEqual(leftoversFor(d, id), []);
 });
 
 test('pause and unpause: status paused, then running again', async () => {
