@@ -1,7 +1,8 @@
 /** End-to-end tests of the other commands (the built CLI) against a recording stand-in daemon. */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeFrame } from '../api/stdcopy.js';
@@ -93,6 +94,17 @@ test('ps: filters in map form, table columns', { timeout: 20000 }, async () => {
     const url = new URL(d.requests[0]!.url, 'http://x');
     assert.equal(url.searchParams.get('all'), '1');
     assert.deepEqual(JSON.parse(url.searchParams.get('filters')!), { status: { running: true }, label: { 'a=b': true } });
+  });
+});
+
+test('the CLI bundle bin/vessel runs is pure ASCII, and its non-ASCII text still prints intact', { timeout: 20000 }, async () => {
+  const bundle = fileURLToPath(new URL('../../cli/vessel.cjs', import.meta.url));
+  assert.equal(readFileSync(bundle).findIndex((b) => b > 0x7f), -1, `${bundle} has a non-ASCII byte`);
+  const handler: Handler = (_req, res) =>
+    json(res, 200, [{ Id: ID, Names: ['/café'], Image: 'busybox', Command: 'sh -c "sleep 1000; echo done"', Created: 0, Status: 'Up', State: 'running', Ports: [] }]);
+  await withDaemon(handler, undefined, async (_d, host) => {
+    const r = await runCli(host, ['ps', '--format', '{{.Command}} {{.Names}}']);
+    assert.equal(r.stdout, '"sh -c \\"sleep 1000; …" café\n', r.stderr);
   });
 });
 

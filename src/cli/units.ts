@@ -84,7 +84,7 @@ export function timeAgo(created: number | string, now = Date.now()): string {
 export function parseTimestamp(text: string, now = Date.now()): string {
   const s = text.trim();
   if (/^\d+(\.\d+)?$/.test(s)) return s;
-  if (/^[+-]?(\d*\.?\d+(ns|us|µs|μs|ms|s|m|h))+$/.test(s)) {
+  if (/^[+-]?(\d*\.?\d+(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$/.test(s)) {
     const ns = BigInt(now) * 1_000_000n - BigInt(parseGoDuration(s));
     const secs = ns / 1_000_000_000n;
     const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
