@@ -113,56 +113,128 @@ static int vfork_exec(pid_t *pid, const char *file, char **argv, char **envp, co
   return err;
 }
 
-/* spawn(file, argv, env, cwd, fds) -> pid. fds[i] is the parent's descriptor
- * that becomes the child's descriptor i; -1 gives /dev/null. */
-static napi_value js_spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5], result = NULL;
-  char file[4096], cwd[4096];
-  size_t len;
-  uint32_t nfds = 0;
-  int src[SPAWN_MAX_FDS], dup_fds[SPAWN_MAX_FDS], devnull = -1, err = 0;
-  char **args = NULL, **envp = NULL;
-  pid_t pid = -1;
+/* What a spawn needs, made on the main thread: copies of the strings, and
+ * the child's descriptors duplicated above its range (so that no dup2 in the
+ * child clobbers a source another one still needs; close-on-exec themselves). */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *file, *cwd;
+  char **args, **envp;
+  int fds[SPAWN_MAX_FDS];
+  uint32_t nfds;
+  pid_t pid;
+  int err;
+} spawn_job_t;
 
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
-      napi_get_value_string_utf8(env, argv[0], file, sizeof file, &len) != napi_ok ||
-      napi_get_value_string_utf8(env, argv[3], cwd, sizeof cwd, &len) != napi_ok ||
+static void spawn_job_free(spawn_job_t *j) {
+  for (uint32_t i = 0; i < j->nfds; i++) if (j->fds[i] >= 0) close(j->fds[i]);
+  free_vector(j->args);
+  free_vector(j->envp);
+  free(j->file);
+  free(j->cwd);
+  free(j);
+}
+
+static char *string_arg(napi_env env, napi_value v) {
+  size_t len = 0;
+  char *out;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok || !(out = malloc(len + 1))) return NULL;
+  napi_get_value_string_utf8(env, v, out, len + 1, &len);
+  if (strlen(out) != len) { free(out); return NULL; }
+  return out;
+}
+
+/* (file, argv, env, cwd, fds[, ...]) -> a job, or NULL with an exception pending. fds[i] is
+ * the parent's descriptor that becomes the child's descriptor i; -1 gives /dev/null. */
+static spawn_job_t *spawn_prepare(napi_env env, napi_value *argv, size_t argc) {
+  spawn_job_t *j = calloc(1, sizeof *j);
+  uint32_t nfds = 0;
+  int devnull = -1;
+  if (!j) { vn_throw_errno(env, ENOMEM, "malloc", "spawn"); return NULL; }
+  if (argc < 5 || !(j->file = string_arg(env, argv[0])) || !(j->cwd = string_arg(env, argv[3])) ||
       napi_get_array_length(env, argv[4], &nfds) != napi_ok || nfds > SPAWN_MAX_FDS) {
+    spawn_job_free(j);
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "spawn(file, argv, env, cwd, fds)");
     return NULL;
   }
+  for (uint32_t i = 0; i < nfds; i++) j->fds[i] = -1;
+  j->nfds = nfds;
   for (uint32_t i = 0; i < nfds; i++) {
     napi_value v;
     int32_t fd = -1;
     if (napi_get_element(env, argv[4], i, &v) != napi_ok || napi_get_value_int32(env, v, &fd) != napi_ok) {
+      spawn_job_free(j);
+      if (devnull >= 0) close(devnull);
       napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fds must be integers");
       return NULL;
     }
-    src[i] = fd;
-    dup_fds[i] = -1;
-  }
-  if (!(args = string_vector(env, argv[1], "argv must be an array of strings"))) return NULL;
-  if (!(envp = string_vector(env, argv[2], "env must be an array of strings"))) { free_vector(args); return NULL; }
-
-  /* Copies above the child's range first, so that no dup2 below clobbers
-   * a source another one still needs; they are close-on-exec themselves. */
-  for (uint32_t i = 0; i < nfds && !err; i++) {
-    int fd = src[i];
     if (fd < 0) {
-      if (devnull < 0 && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) { err = errno; break; }
+      if (devnull < 0 && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) { j->err = errno; break; }
       fd = devnull;
     }
-    if ((dup_fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, (int)nfds)) < 0) err = errno;
+    if ((j->fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, (int)nfds)) < 0) { j->err = errno; break; }
   }
-  if (!err) err = vfork_exec(&pid, file, args, envp, cwd, dup_fds, (int)nfds);
-  for (uint32_t i = 0; i < nfds; i++) if (dup_fds[i] >= 0) close(dup_fds[i]);
   if (devnull >= 0) close(devnull);
-  free_vector(args);
-  free_vector(envp);
-  if (err) return vn_throw_errno(env, err, "spawn", file);
-  if (napi_create_int32(env, pid, &result) != napi_ok) return NULL;
+  if (j->err) {
+    vn_throw_errno(env, j->err, "spawn", j->file);
+    spawn_job_free(j);
+    return NULL;
+  }
+  if (!(j->args = string_vector(env, argv[1], "argv must be an array of strings")) ||
+      !(j->envp = string_vector(env, argv[2], "env must be an array of strings"))) {
+    spawn_job_free(j);
+    return NULL;
+  }
+  return j;
+}
+
+/* spawn(file, argv, env, cwd, fds) -> pid, once the child has exec'd. */
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], result = NULL;
+  spawn_job_t *j;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || !(j = spawn_prepare(env, argv, argc))) return NULL;
+  int err = vfork_exec(&j->pid, j->file, j->args, j->envp, j->cwd, j->fds, (int)j->nfds);
+  if (err) vn_throw_errno(env, err, "spawn", j->file);
+  else napi_create_int32(env, j->pid, &result);
+  spawn_job_free(j);
   return result;
+}
+
+/* On a thread-pool thread: vfork suspends only that thread until the child
+ * has exec'd, so the event loop goes on meanwhile. The child's parent-death
+ * signal then follows that thread, which lives as long as the process. */
+static void spawn_job_execute(napi_env env, void *data) {
+  spawn_job_t *j = data;
+  j->err = vfork_exec(&j->pid, j->file, j->args, j->envp, j->cwd, j->fds, (int)j->nfds);
+}
+
+static void spawn_job_complete(napi_env env, napi_status status, void *data) {
+  spawn_job_t *j = data;
+  napi_value pid;
+  int err = status == napi_ok ? j->err : EIO;
+  if (!err && napi_create_int32(env, j->pid, &pid) == napi_ok) napi_resolve_deferred(env, j->deferred, pid);
+  else vn_settle(env, j->deferred, err ? err : EIO, "spawn", j->file);
+  napi_delete_async_work(env, j->work);
+  spawn_job_free(j);
+}
+
+/* spawnAsync(file, argv, env, cwd, fds) -> Promise<pid>: spawn() on a thread-pool thread.
+ * The caller may close its own copies of fds at once. */
+static napi_value js_spawn_async(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], promise = NULL, name;
+  spawn_job_t *j;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || !(j = spawn_prepare(env, argv, argc))) return NULL;
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "spawn", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, spawn_job_execute, spawn_job_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    spawn_job_free(j);
+    return vn_throw_errno(env, EIO, "spawn", "queue");
+  }
+  return promise;
 }
 
 /* reap(pid) -> exit code (128 + signal when killed), or null while it runs. */
@@ -296,6 +368,7 @@ static napi_value js_watch_exit(napi_env env, napi_callback_info info) {
 napi_status vn_register_spawn(napi_env env, napi_value exports) {
   const napi_property_descriptor fns[] = {
     { "spawn", NULL, js_spawn, NULL, NULL, NULL, napi_default, NULL },
+    { "spawnAsync", NULL, js_spawn_async, NULL, NULL, NULL, napi_default, NULL },
     { "reap", NULL, js_reap, NULL, NULL, NULL, napi_default, NULL },
     { "pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL },
     { "watchExit", NULL, js_watch_exit, NULL, NULL, NULL, napi_default, NULL },

@@ -15,7 +15,7 @@
  */
 import { closeSync, existsSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { spawnDetached, type StdioSpec } from '../core/detached-spawn.js';
+import { spawnDetached, spawnDetachedInBackground, type StdioSpec } from '../core/detached-spawn.js';
 import { InternalError, UnavailableError } from '../core/errors.js';
 import type { ContainerRecord } from './model.js';
 import { containerPaths, type DaemonPaths } from './paths.js';
@@ -127,7 +127,10 @@ export class SyncReader {
 }
 
 interface ConmonProcess {
-  pid: number;
+  /** Resolves once conmon runs; rejects when it could not be started. */
+  spawned: Promise<number>;
+  /** SIGKILL once spawned; resolves when sent (or when there was nothing to kill). */
+  kill(): Promise<void>;
   running(): boolean;
   sync: Readable;
   attach: Readable | null;
@@ -154,7 +157,7 @@ function conmonEnviron(extra: string[]): string[] {
  * pipe on the next descriptors. `fds`: stderr and the start pipe as plain
  * descriptors rather than streams (a container's create, on every start).
  */
-function spawnConmon(args: string[], cwd: string, want: { attach: boolean; start: boolean; fds?: boolean }): ConmonProcess {
+function spawnConmon(args: string[], cwd: string, want: { attach: boolean; start: boolean; fds?: boolean; background?: boolean }): ConmonProcess {
   const extra = ['_OCI_SYNCPIPE=3'];
   const stdio: StdioSpec[] = ['ignore', 'ignore', want.fds ? 'fromChildFd' : 'fromChild', 'fromChild'];
   if (want.attach) {
@@ -168,10 +171,23 @@ function spawnConmon(args: string[], cwd: string, want: { attach: boolean; start
   }
   const env = conmonEnviron(extra);
   // conmon writes stray files (an `oom` marker) into its working directory: keep them in the bundle.
-  const child = spawnDetached(CONMON, args, { env, cwd, stdio });
+  const o = { env, cwd, stdio };
+  const child = want.background ? spawnDetachedInBackground(CONMON, args, o) : spawnDetached(CONMON, args, o);
+  const spawned = Promise.resolve(child.pid);
   const at = (i: number) => child.pipes[i] ?? child.fds[i] ?? null;
   return {
-    pid: child.pid,
+    spawned,
+    kill: () =>
+      spawned.then(
+        (pid) => {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        },
+        () => {},
+      ),
     running: child.running,
     stderr: at(2)!,
     sync: child.pipes[3]!,
@@ -231,7 +247,8 @@ export function monitorOptions(c: ContainerRecord, paths: DaemonPaths, runtime: 
 export function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile: string }): PendingCreate {
   checkBinaries(o.runtime);
   const args = [...commonArgs(o), '-p', o.pidFile, '-P', o.conmonPidFile];
-  const child = spawnConmon(args, o.bundle, { attach: false, start: true, fds: true });
+  // Spawned on a thread-pool thread: the daemon answers other requests while conmon execs.
+  const child = spawnConmon(args, o.bundle, { attach: false, start: true, fds: true, background: true });
   const sync = new SyncReader(child.sync);
   const own = [child.stderr as number, child.start as number];
   const closeFds = () => {
@@ -252,8 +269,12 @@ export function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile:
       let msg: Awaited<ReturnType<SyncReader['next']>>;
       let stderr = '';
       try {
-        msg = await sync.next(60_000);
-        if (!msg || msg.data < 0) stderr = readAvailable(child.stderr as number);
+        const started = await child.spawned.then(
+          () => true,
+          (e: Error) => ((stderr = `conmon could not be started: ${e.message}`), false),
+        );
+        msg = started ? await sync.next(60_000) : null;
+        if (started && (!msg || msg.data < 0)) stderr = readAvailable(child.stderr as number);
       } finally {
         close();
         // conmon read runc's pid file before it reported: the file has served.
@@ -271,12 +292,8 @@ export function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile:
     },
     abort() {
       // Killed while it waits on the start pipe: it has not forked or started the runtime yet.
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-      close();
+      // The start pipe stays open until then: conmon takes its end of file as a go-ahead.
+      void child.kill().finally(close);
     },
     waiting: () => child.running(),
   };

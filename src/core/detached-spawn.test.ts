@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readdirSync, readSync, writeSync } from 'node:fs';
-import { spawnDetached } from './detached-spawn.js';
+import { spawnDetached, spawnDetachedInBackground } from './detached-spawn.js';
 
 function readAll(s: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolve) => {
@@ -77,3 +77,33 @@ test('a missing program is one error and leaves no descriptor behind', () => {
 function readFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
+
+test('in the background: the pipes work at once, the pid and the exit code follow', async (t) => {
+  const keepAlive = setInterval(() => {}, 1000);
+  t.after(() => clearInterval(keepAlive));
+  const child = spawnDetachedInBackground('/bin/sh', ['-c', 'read line <&3; echo "got $line pid=$$" >&2; exit 4'], {
+    env: { PATH: process.env.PATH },
+    cwd: '/',
+    stdio: ['ignore', 'ignore', 'fromChild', 'toChildFd'],
+  });
+  // Written before the child may even exist: it waits in the pipe.
+  writeSync(child.fds[3]!, 'early\n');
+  closeSync(child.fds[3]!);
+  assert.equal(child.running(), true);
+  const out = readAll(child.pipes[2]!);
+  const pid = await child.pid;
+  assert.ok(pid > 0);
+  assert.equal(await child.exited, 4);
+  assert.equal((await out).trim(), `got early pid=${pid}`);
+  assert.equal(child.running(), false);
+});
+
+test('in the background: a missing program rejects the pid, exits 127 and leaves no descriptor behind', async () => {
+  const before = readFdCount();
+  const child = spawnDetachedInBackground('/nonexistent/program', [], { env: {}, cwd: '/', stdio: ['ignore', 'ignore', 'fromChildFd', 'toChildFd'] });
+  await assert.rejects(child.pid, (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.syscall === 'spawn');
+  assert.equal(await child.exited, 127);
+  assert.equal(child.running(), false);
+  for (const fd of child.fds) if (fd !== null) closeSync(fd);
+  assert.equal(readFdCount(), before);
+});

@@ -10,7 +10,7 @@
  */
 import { closeSync } from 'node:fs';
 import net from 'node:net';
-import { pipe, reap, spawnProcess } from '../native/native.js';
+import { pipe, reap, spawnProcess, spawnProcessAsync } from '../native/native.js';
 
 /**
  * Per child descriptor: none (/dev/null), a pipe the child writes to, or one
@@ -74,11 +74,11 @@ export function environList(env: NodeJS.ProcessEnv): string[] {
   return Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
 }
 
-export function spawnDetached(file: string, args: string[], o: DetachedSpawnOptions): DetachedChild {
+/** The pipes of `o.stdio`: the child's descriptors to pass, the parent's ends, and the child's ends to close once passed. */
+function openPipes(o: DetachedSpawnOptions): { childFds: number[]; parentFds: Array<number | null>; childEnds: number[] } {
   const childFds: number[] = [];
   const parentFds: Array<number | null> = [];
   const childEnds: number[] = [];
-  let pid: number;
   try {
     for (const s of o.stdio) {
       if (s === 'ignore') {
@@ -93,8 +93,20 @@ export function spawnDetached(file: string, args: string[], o: DetachedSpawnOpti
       childEnds.push(theirs);
       childFds.push(theirs);
     }
+  } catch (e) {
+    for (const fd of [...parentFds, ...childEnds]) if (fd !== null) closeSync(fd);
+    throw e;
+  }
+  return { childFds, parentFds, childEnds };
+}
+
+/** Spawns with `spawn`, then hands back the parent's ends (streams or descriptors). */
+function launch<P>(file: string, args: string[], o: DetachedSpawnOptions, spawn: (argv: string[], env: string[], fds: number[]) => P) {
+  const { childFds, parentFds, childEnds } = openPipes(o);
+  let pid: P;
+  try {
     const env = Array.isArray(o.env) ? o.env : environList(o.env as NodeJS.ProcessEnv);
-    pid = spawnProcess(file, [file, ...args], env, o.cwd, childFds);
+    pid = spawn([file, ...args], env, childFds);
   } catch (e) {
     for (const fd of parentFds) if (fd !== null) closeSync(fd);
     throw e;
@@ -106,6 +118,36 @@ export function spawnDetached(file: string, args: string[], o: DetachedSpawnOpti
     fd === null || !stream(i) ? null : new net.Socket({ fd, readable: o.stdio[i] === 'fromChild', writable: o.stdio[i] === 'toChild' }),
   );
   const fds = parentFds.map((fd, i) => (fd === null || stream(i) ? null : fd));
+  return { pid, pipes, fds };
+}
+
+export function spawnDetached(file: string, args: string[], o: DetachedSpawnOptions): DetachedChild {
+  const { pid, pipes, fds } = launch(file, args, o, (argv, env, childFds) => spawnProcess(file, argv, env, o.cwd, childFds));
   const r = reaper(pid);
   return { pid, pipes, fds, exited: r.exited, running: r.check };
+}
+
+export interface BackgroundChild extends Omit<DetachedChild, 'pid'> {
+  /** Once the child has exec'd; rejects when it could not be started (then `exited` gives 127). */
+  pid: Promise<number>;
+}
+
+/**
+ * `spawnDetached`, with the spawn itself on a thread-pool thread: the pipes
+ * are there at once (a write to the child's waits in the pipe), the pid comes
+ * later. For spawns on a request's path, where the event loop has other
+ * clients to answer meanwhile.
+ */
+export function spawnDetachedInBackground(file: string, args: string[], o: DetachedSpawnOptions): BackgroundChild {
+  const { pid, pipes, fds } = launch(file, args, o, (argv, env, childFds) => spawnProcessAsync(file, argv, env, o.cwd, childFds));
+  let r: ReturnType<typeof reaper> | null = null;
+  let failed = false;
+  const exited = pid.then(
+    (p) => (r = reaper(p)).exited,
+    () => {
+      failed = true;
+      return 127;
+    },
+  );
+  return { pid, pipes, fds, exited, running: () => (r ? r.check() : !failed) };
 }

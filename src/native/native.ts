@@ -38,6 +38,7 @@ interface Addon {
   S_IFCHR: number;
   SeqpacketSocket: new (path: string, owner: object) => NativeSocket;
   spawn(file: string, argv: string[], env: string[], cwd: string, fds: number[]): number;
+  spawnAsync(file: string, argv: string[], env: string[], cwd: string, fds: number[]): Promise<number>;
   reap(pid: number): number | null;
   pipe(nonblockingRead?: boolean): [number, number];
   watchExit(pid: number, onExit: () => void): boolean;
@@ -122,6 +123,15 @@ export function umount(target: string, flags = 0): void {
  */
 export function spawnProcess(file: string, argv: string[], env: string[], cwd: string, fds: number[]): number {
   return addon().spawn(file, argv, env, cwd, fds);
+}
+
+/**
+ * `spawnProcess` on a thread-pool thread: the calling thread is not held
+ * while the child execs (half a millisecond or more, longer on a busy host).
+ * The caller may close its copies of `fds` as soon as this returns.
+ */
+export function spawnProcessAsync(file: string, argv: string[], env: string[], cwd: string, fds: number[]): Promise<number> {
+  return addon().spawnAsync(file, argv, env, cwd, fds);
 }
 
 /** waitpid(pid, WNOHANG): the exit code (128 + signal when killed), or null while it runs. */
