@@ -148,7 +148,9 @@ export class TestDaemon {
       if (options.input !== undefined) p.stdin?.end(options.input);
       const t = setTimeout(() => {
         p.kill('SIGKILL');
-        reject(new Error(`vessel ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
+        // The daemon's side of the story: its debug log since shortly before.
+        const tail = this.#log.split('\n').slice(-40).join('\n');
+        reject(new Error(`vessel ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}\nvesseld log (last 40 lines):\n${tail}`));
       }, options.timeoutMs ?? 120_000);
       p.on('close', (code) => {
         clearTimeout(t);
