@@ -23,6 +23,9 @@ import { cleanRuntimeMessage, type OciRuntime } from './runtime.js';
 
 export const CONMON = process.env.VESSEL_CONMON ?? '/usr/bin/conmon';
 
+/** How long a start waits for conmon's spawn on the thread pool before it gives up. */
+const SPAWN_TIMEOUT_MS = 30_000;
+
 export interface ConmonCommon {
   id: string;
   /** Unique per session: the container id, or the exec id. */
@@ -260,23 +263,35 @@ export function conmonCreate(o: ConmonCommon & { pidFile: string; conmonPidFile:
   };
   return {
     async go() {
-      // Anything read, even EOF, lets conmon go on: only a write is a go-ahead.
-      try {
-        writeSync(child.start as number, '0');
-      } catch {
-        /* conmon is gone: its sync pipe tells */
-      }
-      let msg: Awaited<ReturnType<SyncReader['next']>>;
+      let msg: Awaited<ReturnType<SyncReader['next']>> = null;
       let stderr = '';
+      let state: 'up' | 'failed' | 'late' = 'late';
+      let timer: NodeJS.Timeout | undefined;
       try {
-        const started = await child.spawned.then(
-          () => true,
-          (e: Error) => ((stderr = `conmon could not be started: ${e.message}`), false),
-        );
-        msg = started ? await sync.next(60_000) : null;
-        if (started && (!msg || msg.data < 0)) stderr = readAvailable(child.stderr as number);
+        const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), SPAWN_TIMEOUT_MS)));
+        state = await Promise.race([
+          child.spawned.then(
+            () => 'up' as const,
+            (e: Error) => ((stderr = `conmon could not be started: ${e.message}`), 'failed' as const),
+          ),
+          late,
+        ]);
+        if (state === 'late') stderr = `conmon was not started within ${SPAWN_TIMEOUT_MS / 1000} s`;
+        if (state === 'up') {
+          // Anything read, even EOF, lets conmon go on: only a write is a go-ahead.
+          try {
+            writeSync(child.start as number, '0');
+          } catch {
+            /* conmon is gone: its sync pipe tells */
+          }
+          msg = await sync.next(60_000);
+          if (!msg || msg.data < 0) stderr = readAvailable(child.stderr as number);
+        }
       } finally {
-        close();
+        clearTimeout(timer);
+        // One that is still to come is killed before its start pipe closes (an end of file is a go-ahead).
+        if (state === 'late') void child.kill().finally(close);
+        else close();
         // conmon read runc's pid file before it reported: the file has served.
         try {
           unlinkSync(o.pidFile);

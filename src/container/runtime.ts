@@ -3,7 +3,8 @@
  * the runtime's own state lives under `root`, one directory per daemon, so
  * two daemons never see each other's containers.
  */
-import { closeSync, constants, existsSync, open, openSync, readSync, rmSync } from 'node:fs';
+import { constants, existsSync, openSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { CommandError, run, type CommandResult } from '../core/exec.js';
 import { FailedPreconditionError, InternalError, UnavailableError } from '../core/errors.js';
@@ -70,35 +71,37 @@ export class OciRuntime {
    * init exec the user's process) and removes it; doing that here saves a
    * runtime process per start. Anything unexpected falls back to `runc start`,
    * which also gives the proper error message.
+   *
+   * The read side is opened without blocking (a blocking open waits for the
+   * init's write side, on a thread-pool thread that stays blocked for good if
+   * the init dies and the fifo is removed meanwhile) and watched on the event
+   * loop: the init's byte arrives once it has opened its end.
    */
   async #startThroughFifo(id: string): Promise<boolean> {
     const fifo = path.join(this.root, id, 'exec.fifo');
     if (this.name !== 'runc' || !existsSync(fifo)) return false;
-    // Opening the read side blocks until the init has opened the write side;
-    // if the init is gone, open the write side ourselves to unblock it.
-    const unblock = setTimeout(() => {
-      try {
-        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
-      } catch {
-        /* no reader yet or fifo gone */
-      }
-    }, 2000);
-    let fd = -1;
+    let fd: number;
     try {
-      // Only the open can block (until the init opens the write side), so only
-      // it goes through the thread pool. The init writes its byte right after
-      // its own open returns; a gone writer reads as end of file.
-      fd = await new Promise<number>((resolve, reject) => open(fifo, constants.O_RDONLY, (e, f) => (e ? reject(e) : resolve(f))));
-      const n = readSync(fd, Buffer.alloc(16));
-      if (n === 0) return false;
-      rmSync(fifo, { force: true });
-      return true;
+      fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch {
       return false;
-    } finally {
-      clearTimeout(unblock);
-      if (fd >= 0) closeSync(fd);
     }
+    const reader = new net.Socket({ fd, readable: true, writable: false });
+    return new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        reader.removeAllListeners('data');
+        reader.destroy();
+        if (ok) rmSync(fifo, { force: true });
+        resolve(ok);
+      };
+      // An init that never opens its end (it died): `runc start` says why.
+      const timer = setTimeout(() => finish(false), 2000);
+      reader.once('data', () => finish(true));
+      // The init closed its end without writing.
+      reader.once('end', () => finish(false));
+      reader.once('error', () => finish(false));
+    });
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {
