@@ -3,6 +3,12 @@ import assert from 'node:assert/strict';
 import { closeSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { spawnDetached, spawnDetachedInBackground } from './detached-spawn.js';
 
+/** `exited` polls on unref'd timers (the daemon's server keeps its loop alive): keep the test's loop alive. */
+function keepLoopAlive(t: { after(fn: () => void): void }): void {
+  const timer = setInterval(() => {}, 1000);
+  t.after(() => clearInterval(timer));
+}
+
 function readAll(s: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolve) => {
     let out = '';
@@ -15,9 +21,7 @@ function readAll(s: NodeJS.ReadableStream): Promise<string> {
 
 test('a detached child gets its pipes on the asked descriptors and leads its own session', async (t) => {
   const script = 'echo "sid=$(ps -o sid= -p $$ | tr -d \' \') pid=$$" >&3; read line <&4; echo "got $line" >&3; echo oops >&2; exit 7';
-  // `exited` polls on unref'd timers (the daemon's server keeps its loop alive): keep this one alive.
-  const keepAlive = setInterval(() => {}, 1000);
-  t.after(() => clearInterval(keepAlive));
+  keepLoopAlive(t);
   const child = spawnDetached('/bin/sh', ['-c', script], { env: { PATH: process.env.PATH }, cwd: '/', stdio: ['ignore', 'ignore', 'fromChild', 'fromChild', 'toChild'] });
   const [, , err, out, input] = child.pipes;
   assert.equal(child.pipes[0], null);
@@ -37,8 +41,7 @@ test('a detached child gets its pipes on the asked descriptors and leads its own
 test('a detached child starts with every signal at its default and none blocked', async (t) => {
   // Node ignores SIGPIPE; neither that nor glibc's internal signals may reach the child ignored.
   // grep reads its own status (a shell would block signals around its own waits).
-  const keepAlive = setInterval(() => {}, 1000);
-  t.after(() => clearInterval(keepAlive));
+  keepLoopAlive(t);
   const child = spawnDetached('/bin/grep', ['-E', '^Sig(Ign|Blk):', '/proc/self/status'], { env: {}, cwd: '/', stdio: ['ignore', 'fromChild', 'ignore'] });
   const text = await readAll(child.pipes[1]!);
   assert.equal(await child.exited, 0);
@@ -46,8 +49,7 @@ test('a detached child starts with every signal at its default and none blocked'
 });
 
 test('descriptor pipes: the parent gets plain descriptors, the reading one non-blocking', async (t) => {
-  const keepAlive = setInterval(() => {}, 1000);
-  t.after(() => clearInterval(keepAlive));
+  keepLoopAlive(t);
   const child = spawnDetached('/bin/sh', ['-c', 'read line <&3; echo "got $line" >&2'], {
     env: { PATH: process.env.PATH },
     cwd: '/',
@@ -79,8 +81,7 @@ function readFdCount(): number {
 }
 
 test('in the background: the pipes work at once, the pid and the exit code follow', async (t) => {
-  const keepAlive = setInterval(() => {}, 1000);
-  t.after(() => clearInterval(keepAlive));
+  keepLoopAlive(t);
   const child = spawnDetachedInBackground('/bin/sh', ['-c', 'read line <&3; echo "got $line pid=$$" >&2; exit 4'], {
     env: { PATH: process.env.PATH },
     cwd: '/',
