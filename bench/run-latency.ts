@@ -384,7 +384,7 @@ async function main(): Promise<number> {
         ]),
       ),
     },
-    runcBundle: { etcBindMountsKept: etcKept, rootfs: `overlay lowerdir=${lower}` },
+    runcBundle: { etcBindMountsKept: etcKept, rootfs: `overlay lowerdir=${lower}`, stateDir: runcRoot },
     notes: [podmanNote],
   };
 
@@ -432,7 +432,7 @@ async function main(): Promise<number> {
     );
   }
   out.push(
-    `note: (c) runs runc on vessel's own config.json (seccomp, capabilities, masked paths, namespaces incl. a new netns) over an overlay of the image layer; /etc bind mounts kept: ${etcKept.join(', ') || 'none'}.`,
+    `note: (c) runs runc on vessel's own config.json (seccomp, capabilities, masked paths, namespaces incl. a new netns) over an overlay of the image layer, with its state (--root) on the file system of vessel's exec root (${runcRoot.split('/').slice(0, -1).join('/') || '/'}); /etc bind mounts kept: ${etcKept.join(', ') || 'none'}.`,
   );
   process.stdout.write(`${out.join('\n')}\n`);
   return 0;
